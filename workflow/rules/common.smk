@@ -1,0 +1,35 @@
+import sys
+from pathlib import Path
+
+# The package sits beside rules/; import it from here so a copy of the workflow uses its own code.
+WORKFLOW_DIR = Path(workflow.current_basedir).parent
+sys.path.insert(0, str(WORKFLOW_DIR))
+
+from rnn_cell_bench.config import validate_config
+from rnn_cell_bench.data import DataSettings
+from rnn_cell_bench.training import TrainSettings
+
+# Fail before the DAG is built: every problem at once, each naming its key.
+validate_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
+
+DATA_SETTINGS = DataSettings.from_config(config)
+TRAIN_SETTINGS = TrainSettings.from_config(config)
+CELLS = config["cells"]
+SEEDS = config["seeds"]
+RUN_DIR = "results/runs/{cell}/seed_{seed}"
+
+
+wildcard_constraints:
+    cell="|".join(CELLS),
+    seed=r"\d+",
+
+
+def package_code(*modules):
+    """The package modules a rule's script imports. Snakemake does not track imports, so
+    declaring them as inputs is what makes a code change rerun exactly the dependent stages."""
+    return [str(WORKFLOW_DIR / "rnn_cell_bench" / f"{module}.py") for module in modules]
+
+
+def all_runs(name):
+    """One file per cell x seed, in config order."""
+    return expand(f"{RUN_DIR}/{name}", cell=CELLS, seed=SEEDS)

@@ -1,0 +1,22 @@
+rule train:
+    input:
+        data=rules.generate_data.output[0],
+        code=package_code("data", "models", "training"),
+    output:
+        history=f"{RUN_DIR}/history.csv",
+        model=f"{RUN_DIR}/model.keras",
+        run=f"{RUN_DIR}/run.json",
+    log:
+        "results/logs/train/{cell}/seed_{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{cell}/seed_{seed}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        # One GPU per training job: with --resources gpu=1 locally they run one at a time.
+        gpu=1,
+    params:
+        settings=vars(TRAIN_SETTINGS),
+    script:
+        "../scripts/train.py"
