@@ -71,6 +71,7 @@ class Series:
 
     raw: np.ndarray  # (n_sequences, n_steps + horizon), float64, includes noise and bias
     clean: np.ndarray  # same shape, without the noise
+    theta: np.ndarray  # same shape, the amplitude angle
 
 
 def generate_series(settings: DataSettings) -> Series:
@@ -89,7 +90,7 @@ def generate_series(settings: DataSettings) -> Series:
         + settings.bias
     )
     raw = clean + rng.normal(0.0, settings.noise_std, size=(n, length))
-    return Series(raw=raw, clean=clean)
+    return Series(raw=raw, clean=clean, theta=theta)
 
 
 def make_arrays(settings: DataSettings) -> tuple[np.ndarray, np.ndarray, float, float]:

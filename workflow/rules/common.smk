@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -7,6 +8,7 @@ sys.path.insert(0, str(WORKFLOW_DIR))
 
 from rnn_cell_bench.config import validate_config
 from rnn_cell_bench.data import DataSettings
+from rnn_cell_bench.plotting import PlotSettings
 from rnn_cell_bench.training import TrainSettings
 
 # Fail before the DAG is built: every problem at once, each naming its key.
@@ -14,6 +16,8 @@ validate_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
 
 DATA_SETTINGS = DataSettings.from_config(config)
 TRAIN_SETTINGS = TrainSettings.from_config(config)
+# Dataclasses give params a fixed key order: reordering keys in a config file reruns nothing.
+PLOT_SETTINGS = PlotSettings.from_config(config["plot"])
 CELLS = config["cells"]
 SEEDS = config["seeds"]
 RUN_DIR = "results/runs/{cell}/seed_{seed}"
@@ -26,8 +30,10 @@ wildcard_constraints:
 
 def package_code(*modules):
     """The package modules a rule's script imports. Snakemake does not track imports, so
-    declaring them as inputs is what makes a code change rerun exactly the dependent stages."""
-    return [str(WORKFLOW_DIR / "rnn_cell_bench" / f"{module}.py") for module in modules]
+    declaring them as inputs is what makes a code change rerun exactly the dependent stages.
+    Relative paths keep the recorded input set valid when the project folder moves."""
+    package = WORKFLOW_DIR / "rnn_cell_bench"
+    return [os.path.relpath(package / f"{module}.py") for module in modules]
 
 
 def all_runs(name):

@@ -16,6 +16,6 @@ rule plot:
         "../../envs/analysis.yaml"
     params:
         runs=[[cell, seed] for cell in CELLS for seed in SEEDS],
-        settings=config["plot"],
+        settings=vars(PLOT_SETTINGS),
     script:
         "../scripts/plot.py"

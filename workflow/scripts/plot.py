@@ -26,6 +26,6 @@ if "snakemake" in globals():
         snakemake.params.runs,
         snakemake.input.histories,
         snakemake.input.metrics,
-        PlotSettings.from_config(snakemake.params.settings),
+        PlotSettings(**snakemake.params.settings),
         list(snakemake.output),
     )

@@ -1,0 +1,76 @@
+"""Shared helpers: run the real ``snakemake`` command on a copy of the project."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
+PROJECT_FILES = ("Snakefile", "config.yaml", "workflow", "envs")
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+sys.path.insert(0, str(REPO / "workflow"))
+
+
+def copy_project(destination: Path) -> Path:
+    """A fresh copy of the workflow (code included, so tests may edit it) and the tiny config."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(
+                source, destination / name, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        else:
+            shutil.copy2(source, destination / name)
+    shutil.copy2(TINY_CONFIG, destination / "tiny.yaml")
+    return destination
+
+
+def snakemake(project: Path, *args: str, check: bool = True, timeout: float = 600):
+    """Run ``snakemake`` in ``project`` with the tiny config; returns the CompletedProcess."""
+    command = [SNAKEMAKE, "--configfile", "tiny.yaml", "--cores", "2", *args]
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run(
+        command, cwd=project, capture_output=True, text=True, timeout=timeout, env=env
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def planned_jobs(project: Path, *args: str) -> dict[str, int]:
+    """Jobs a dry run would execute, by rule (empty when there is nothing to do)."""
+    result = snakemake(project, "--dry-run", *args)
+    output = result.stdout + result.stderr
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1]
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)\s*$", table, flags=re.MULTILINE))
+    counts.pop("total", None)
+    return {rule: int(count) for rule, count in counts.items()}
+
+
+@pytest.fixture(scope="session")
+def finished_project(tmp_path_factory) -> Path:
+    """The tiny config run to completion once; tests copy it rather than change it."""
+    project = copy_project(tmp_path_factory.mktemp("finished") / "project")
+    snakemake(project, "--resources", "gpu=1")
+    return project
+
+
+@pytest.fixture
+def project_copy(finished_project, tmp_path) -> Path:
+    """A private copy of the finished project, timestamps and Snakemake metadata included."""
+    destination = tmp_path / "project"
+    shutil.copytree(finished_project, destination, symlinks=True)
+    return destination

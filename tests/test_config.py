@@ -1,0 +1,70 @@
+"""Config validation, through the package API and through the real snakemake command."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+from conftest import REPO, copy_project, snakemake
+
+from rnn_cell_bench.config import ConfigError, validate_config
+
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def problems(config) -> list[str]:
+    with pytest.raises(ConfigError) as raised:
+        validate_config(config)
+    return raised.value.problems
+
+
+def test_default_config_and_presets_are_valid():
+    validate_config(DEFAULT)
+    for preset in (REPO / "presets").glob("*.yaml"):
+        merged = copy.deepcopy(DEFAULT)
+        for key, value in yaml.safe_load(preset.read_text()).items():
+            merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+        validate_config(merged)
+
+
+def test_unknown_key_is_named():
+    config = copy.deepcopy(DEFAULT)
+    config["train"]["epoch"] = 10
+    assert problems(config) == [
+        "train.epoch: unknown key (allowed here: clip, clipnorm, epochs, learning_rate, "
+        "log_every, threads)"
+    ]
+
+
+def test_every_problem_is_reported_with_its_key():
+    config = copy.deepcopy(DEFAULT)
+    config["train"]["epochs"] = "many"
+    config["data"]["noise_std"] = -1
+    config["cells"] = ["lstm", "rnn"]
+    config["plot"]["band"] = "sd"
+    found = problems(config)
+    assert len(found) == 4
+    assert any(p.startswith("train.epochs: 'many' is not of type 'integer'") for p in found)
+    assert any(p.startswith("data.noise_std: -1 is less than the minimum") for p in found)
+    assert any(p.startswith("cells.1: 'rnn' is not one of") for p in found)
+    assert any(p.startswith("plot.band: 'sd' is not one of") for p in found)
+
+
+def test_horizon_must_fit_in_the_sequence():
+    config = copy.deepcopy(DEFAULT)
+    config["task"]["horizon"] = config["data"]["n_steps"]
+    assert problems(config) == ["task.horizon: 20000 must be smaller than data.n_steps (20000)"]
+
+
+def test_snakemake_refuses_a_bad_config_before_any_job(tmp_path):
+    project = copy_project(tmp_path / "project")
+    (project / "tiny.yaml").write_text(
+        (project / "tiny.yaml").read_text() + "\nmodel:\n  units: 0\n  layers: 2\n"
+    )
+    result = snakemake(project, "--resources", "gpu=1", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "model.layers: unknown key" in output
+    assert "model.units: 0 is less than the minimum of 1" in output
+    assert not (project / "data").exists() and not (project / "results").exists()

@@ -1,0 +1,110 @@
+"""Per-run metrics, volatility on synthetic curves, and per-cell summaries."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_cell_bench.metrics import run_metrics, spike_count, summarize, t_interval, volatility
+
+EPOCHS = np.arange(1000)
+
+
+def smooth_curve():
+    """Exponential descent with plateaus and a sharp drop, never rising (like the GRU)."""
+    return 2.0 * np.exp(-EPOCHS / 300) + 0.5 - 0.3 / (1 + np.exp(-(EPOCHS - 400) / 5))
+
+
+def spiky_curve(seed=0):
+    """The same descent with frequent short spikes after epoch 250 (like the original LSTM)."""
+    rng = np.random.default_rng(seed)
+    curve = smooth_curve().copy()
+    spikes = rng.choice(np.arange(250, 1000), size=60, replace=False)
+    curve[spikes] *= 1 + rng.uniform(0.1, 0.6, size=60)
+    return curve
+
+
+def test_monotone_descent_has_zero_volatility():
+    assert volatility(smooth_curve()) == 0.0
+    assert spike_count(smooth_curve()) == 0
+
+
+def test_spiky_curve_ranks_above_smooth_curve():
+    assert volatility(spiky_curve()) > volatility(smooth_curve())
+    assert spike_count(spiky_curve()) >= 55  # adjacent spikes can merge
+
+
+def test_more_and_bigger_spikes_rank_higher():
+    base = smooth_curve()
+    few, many, bigger = base.copy(), base.copy(), base.copy()
+    few[[300, 600]] *= 1.3
+    many[[300, 400, 500, 600, 700, 800]] *= 1.3
+    bigger[[300, 600]] *= 2.0
+    assert 0 < volatility(few) < volatility(many)
+    assert volatility(few) < volatility(bigger)
+
+
+def test_volatility_is_scale_free_and_ignores_descent_speed():
+    curve = spiky_curve()
+    assert volatility(curve * 1000) == pytest.approx(volatility(curve))
+    fast = 3.0 * np.exp(-EPOCHS / 50) + 0.1  # steep but smooth: not volatile
+    assert volatility(fast) == 0.0
+
+
+def test_slow_wobble_ranks_below_sharp_spikes_of_same_count():
+    # Small oscillation (0.5% rises) versus sharp spikes (30% rises), same number of rises.
+    base = smooth_curve()
+    wobble, sharp = base.copy(), base.copy()
+    wobble[300:900:20] *= 1.005 * np.exp(30 / 300)  # undo 30 epochs of descent, then +0.5%
+    sharp[300:900:20] *= 1.3 * np.exp(30 / 300)
+    assert volatility(wobble) < volatility(sharp)
+
+
+def test_volatility_rejects_bad_curves():
+    with pytest.raises(ValueError, match="at least two"):
+        volatility([1.0])
+    with pytest.raises(ValueError, match="positive and finite"):
+        volatility([1.0, math.nan, 0.5])
+
+
+def test_run_metrics_row():
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [4.0, 2.0, 2.2, 1.0]})
+    run = {"cell": "lstm", "seed": 3, "params": 1169, "sec_per_epoch": 0.5, "device": "CPU"}
+    row = run_metrics(run, history)
+    assert row["final_loss"] == 1.0 and row["best_loss"] == 1.0
+    assert row["volatility"] == pytest.approx(math.log(1.1) / 3)
+    assert row["spikes"] == 1
+    assert (row["cell"], row["seed"], row["params"], row["device"]) == ("lstm", 3, 1169, "CPU")
+
+
+def test_t_interval_matches_textbook_values():
+    mean, low, high = t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    # t(0.975, 4) = 2.776445; std = 1.581139; half-width = 2.776445 * 1.581139 / sqrt(5)
+    assert mean == 3.0
+    assert high - mean == pytest.approx(1.963243, rel=1e-5)
+    assert mean - low == pytest.approx(high - mean)
+    assert math.isnan(t_interval([2.0])[1])
+
+
+def test_summary_has_one_row_per_cell_in_order():
+    metrics = pd.DataFrame(
+        {
+            "cell": ["gru", "gru", "lstm", "lstm", "lstm"],
+            "seed": [0, 1, 0, 1, 2],
+            "params": [929, 929, 1169, 1169, 1169],
+            "final_loss": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "volatility": [0.0, 0.0, 0.1, 0.2, 0.3],
+            "sec_per_epoch": [1.0, 1.0, 2.0, 2.0, 2.0],
+        }
+    )
+    summary = summarize(metrics, cell_order=["lstm", "gru"])
+    assert list(summary.cell) == ["lstm", "gru"]
+    assert list(summary.n) == [3, 2]
+    lstm = summary.iloc[0]
+    assert lstm.final_loss_mean == 4.0
+    assert lstm.final_loss_std == 1.0
+    assert lstm.final_loss_ci95_low < 4.0 < lstm.final_loss_ci95_high
+    assert lstm.sec_per_epoch_std == 0.0

@@ -1,0 +1,87 @@
+"""The two models: parameter counts, the original's defaults, cuDNN eligibility."""
+
+from __future__ import annotations
+
+import importlib
+
+import keras
+import numpy as np
+import pytest
+
+from rnn_cell_bench.models import build_model, cudnn_eligible, expected_params
+
+# The module, not the same-named function that keras.src.backend.tensorflow exports.
+keras_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
+
+
+@pytest.mark.parametrize(("cell", "recurrent"), [("lstm", 1152), ("gru", 912)])
+def test_parameter_counts(cell, recurrent):
+    model = build_model(cell, units=16, seed=0)
+    counts = {w.path.split("/")[0]: 0 for w in model.trainable_weights}
+    for weight in model.trainable_weights:
+        counts[weight.path.split("/")[0]] += int(np.prod(weight.shape))
+    assert counts == {cell: recurrent, "readout": 17}
+    assert expected_params(cell, 16) == {
+        "recurrent": recurrent,
+        "dense": 17,
+        "total": recurrent + 17,
+    }
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cells_keep_the_cudnn_defaults(cell):
+    layer = build_model(cell, units=16, seed=0).get_layer(cell)
+    assert layer.return_sequences
+    assert layer.activation is keras.activations.tanh
+    assert layer.recurrent_activation is keras.activations.sigmoid
+    assert isinstance(layer.cell.kernel_initializer, keras.initializers.GlorotUniform)
+    assert isinstance(layer.cell.recurrent_initializer, keras.initializers.Orthogonal)
+    assert layer.cell.bias_initializer.__class__.__name__ == "Zeros"
+    if cell == "lstm":
+        assert layer.cell.unit_forget_bias
+        bias = layer.cell.bias.numpy()
+        np.testing.assert_array_equal(bias[16:32], 1.0)  # forget gate
+        np.testing.assert_array_equal(np.delete(bias, np.s_[16:32]), 0.0)
+    else:
+        assert layer.cell.reset_after
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_cells_are_cudnn_eligible(cell):
+    layer = build_model(cell, units=16, seed=0).get_layer(cell)
+    assert cudnn_eligible(layer)
+    # Cross-check with the conditions in Keras' own TensorFlow back end.
+    arguments = dict(
+        activation=layer.activation,
+        recurrent_activation=layer.recurrent_activation,
+        unroll=layer.unroll,
+        use_bias=layer.cell.use_bias,
+    )
+    if cell == "gru":
+        assert keras_tf_rnn._do_gru_arguments_support_cudnn(
+            reset_after=layer.cell.reset_after, **arguments
+        )
+    else:
+        assert keras_tf_rnn._do_lstm_arguments_support_cudnn(**arguments)
+
+
+def test_eligibility_check_rejects_non_cudnn_settings():
+    assert not cudnn_eligible(keras.layers.GRU(4, reset_after=False))
+    assert not cudnn_eligible(keras.layers.LSTM(4, activation="relu"))
+    assert not cudnn_eligible(keras.layers.LSTM(4, recurrent_dropout=0.1))
+    assert not cudnn_eligible(keras.layers.LSTM(4, unroll=True))
+
+
+def test_initial_weights_depend_only_on_the_seed():
+    first = build_model("gru", 16, seed=3).get_weights()
+    keras.utils.set_random_seed(99)  # global RNG state must not matter
+    second = build_model("gru", 16, seed=3).get_weights()
+    other = build_model("gru", 16, seed=4).get_weights()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
+
+
+def test_unknown_cell_is_refused():
+    with pytest.raises(ValueError, match="unknown cell 'rnn'"):
+        build_model("rnn", 16, seed=0)

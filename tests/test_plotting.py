@@ -1,0 +1,64 @@
+"""The comparison figure is written, in both formats, with the expected content."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnn_cell_bench.plotting import PlotSettings, center_and_band, plot_loss_curves
+
+
+def fake_histories(seeds=(0, 1, 2)):
+    epochs = np.arange(1, 51)
+    histories = {}
+    for cell, scale in (("lstm", 1.0), ("gru", 0.8)):
+        for seed in seeds:
+            loss = scale * (2.0 + 0.1 * seed) * np.exp(-epochs / 20) + 0.1
+            histories[(cell, seed)] = pd.DataFrame({"epoch": epochs, "loss": loss})
+    metrics = pd.DataFrame(
+        {"cell": ["lstm", "gru"], "seed": [0, 0], "params": [1169, 929]},
+    )
+    return histories, metrics
+
+
+@pytest.mark.parametrize("band", ["ci95", "range", "none"])
+def test_figure_files_are_written(tmp_path, band):
+    histories, metrics = fake_histories()
+    outputs = [tmp_path / "fig" / "loss_curves.png", tmp_path / "fig" / "loss_curves.svg"]
+    plot_loss_curves(histories, metrics, outputs, PlotSettings(band=band, dpi=50))
+    assert outputs[0].read_bytes().startswith(b"\x89PNG")
+    assert outputs[0].stat().st_size > 1000
+    assert "<svg" in outputs[1].read_text()
+
+
+def test_legend_colors_and_log_axis(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    histories, metrics = fake_histories()
+    plot_loss_curves(histories, metrics, [tmp_path / "f.png"], PlotSettings(dpi=40))
+    ax = captured["fig"].axes[0]
+    assert ax.get_yscale() == "log"
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels == [
+        "LSTM (geometric mean, n=3, 1,169 params)",
+        "GRU (geometric mean, n=3, 929 params)",
+    ]
+    colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert colors[labels[0]] == "#1f77b4"  # LSTM blue
+    assert colors[labels[1]] == "#ff7f0e"  # GRU orange
+    assert len(ax.get_lines()) == 8  # 3 faint seed lines + 1 mean per cell
+
+
+def test_center_is_geometric_mean_with_band_around_it():
+    curves = np.array([[1.0, 10.0], [4.0, 40.0]])
+    center, low, high = center_and_band(curves, "range", log_y=True)
+    np.testing.assert_allclose(center, [2.0, 20.0])
+    np.testing.assert_allclose(low, [1.0, 10.0])
+    np.testing.assert_allclose(high, [4.0, 40.0])
+    center, low, high = center_and_band(curves, "ci95", log_y=False)
+    np.testing.assert_allclose(center, [2.5, 25.0])
+    assert np.all(low < center) and np.all(center < high)
+    assert center_and_band(curves[:1], "ci95", log_y=True)[1] is None  # one seed: no band
