@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rnn_cell_bench.metrics import run_metrics, spike_count, summarize, t_interval, volatility
+from rnn_cell_bench.metrics import (
+    check_comparable,
+    run_metrics,
+    spike_count,
+    summarize,
+    t_interval,
+    volatility,
+)
 
 EPOCHS = np.arange(1000)
 
@@ -94,6 +101,7 @@ def test_summary_has_one_row_per_cell_in_order():
         {
             "cell": ["gru", "gru", "lstm", "lstm", "lstm"],
             "seed": [0, 1, 0, 1, 2],
+            "status": ["completed"] * 5,
             "params": [929, 929, 1169, 1169, 1169],
             "final_loss": [1.0, 2.0, 3.0, 4.0, 5.0],
             "volatility": [0.0, 0.0, 0.1, 0.2, 0.3],
@@ -108,3 +116,61 @@ def test_summary_has_one_row_per_cell_in_order():
     assert lstm.final_loss_std == 1.0
     assert lstm.final_loss_ci95_low < 4.0 < lstm.final_loss_ci95_high
     assert lstm.sec_per_epoch_std == 0.0
+
+
+def test_diverged_run_metrics_describe_the_epochs_before_divergence():
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [4.0, 2.0, 2.2, math.inf]})
+    run = {"cell": "gru", "seed": 1, "status": "diverged", "params": 929}
+    row = run_metrics({**run, "sec_per_epoch": 0.5, "device": "CPU"}, history)
+    assert row["status"] == "diverged"
+    assert math.isnan(row["final_loss"])
+    assert row["best_loss"] == 2.0
+    assert row["volatility"] == pytest.approx(math.log(1.1) / 2)
+
+
+def test_summary_counts_diverged_runs_and_leaves_them_out_of_the_statistics():
+    metrics = pd.DataFrame(
+        {
+            "cell": ["lstm"] * 3 + ["gru"] * 2,
+            "seed": [0, 1, 2, 0, 1],
+            "status": ["completed", "diverged", "completed", "diverged", "diverged"],
+            "params": [1169] * 3 + [929] * 2,
+            "final_loss": [1.0, math.nan, 3.0, math.nan, math.nan],
+            "volatility": [0.1, 0.9, 0.3, 0.5, 0.5],
+            "sec_per_epoch": [1.0, 1.0, 1.0, 2.0, 2.0],
+        }
+    )
+    summary = summarize(metrics, cell_order=["lstm", "gru"]).set_index("cell")
+    assert summary.loc["lstm", "n"] == 3 and summary.loc["lstm", "n_diverged"] == 1
+    assert summary.loc["lstm", "final_loss_mean"] == 2.0
+    assert summary.loc["lstm", "volatility_mean"] == pytest.approx(0.2)
+    assert summary.loc["gru", "n_diverged"] == 2
+    assert math.isnan(summary.loc["gru", "final_loss_mean"])
+
+
+def fake_run(cell, seed, sha="a" * 64, settings_hash="s1"):
+    return {"cell": cell, "seed": seed, "data": {"sha256": sha}, "settings_hash": settings_hash}
+
+
+def test_comparable_runs_pass():
+    check_comparable({f"{c}/seed_{s}": fake_run(c, s) for c in ("lstm", "gru") for s in (0, 1)})
+
+
+def test_runs_on_other_data_are_named():
+    runs = {"lstm/seed_0": fake_run("lstm", 0), "gru/seed_0": fake_run("gru", 0, sha="b" * 64)}
+    with pytest.raises(
+        ValueError, match=r"same data .*aaaaaaaaaaaa: lstm/seed_0; bbbbbbbbbbbb: gru/seed_0"
+    ):
+        check_comparable(runs)
+
+
+def test_runs_with_other_settings_are_named():
+    runs = {
+        "lstm/seed_0": fake_run("lstm", 0),
+        "lstm/seed_1": fake_run("lstm", 1, settings_hash="s2"),
+        "gru/seed_0": fake_run("gru", 0),
+    }
+    with pytest.raises(
+        ValueError, match=r"same settings .*s1: lstm/seed_0, gru/seed_0; s2: lstm/seed_1"
+    ):
+        check_comparable(runs)

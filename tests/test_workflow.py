@@ -36,6 +36,7 @@ def test_full_run_writes_every_output(finished_project):
     assert list(metrics.columns) == [
         "cell",
         "seed",
+        "status",
         "params",
         "final_loss",
         "best_loss",

@@ -46,20 +46,31 @@ def schema_problems(config: dict, schema_path: str | Path = SCHEMA_PATH) -> list
 
 
 def semantic_problems(config: dict) -> list[str]:
-    """Cross-key checks; assumes the schema's types hold."""
+    """Cross-key checks the schema cannot express. Each check runs only where the values it
+    needs have the right types, so these problems are reported together with schema ones."""
     problems = []
-    data, task = config["data"], config["task"]
-    if task["horizon"] >= data["n_steps"]:
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    task = config.get("task") if isinstance(config.get("task"), dict) else {}
+    train = config.get("train") if isinstance(config.get("train"), dict) else {}
+
+    horizon, n_steps = task.get("horizon"), data.get("n_steps")
+    if _is_int(horizon) and _is_int(n_steps) and horizon >= n_steps:
+        problems.append(f"task.horizon: {horizon} must be smaller than data.n_steps ({n_steps})")
+
+    every, epochs = train.get("checkpoint_every"), train.get("epochs")
+    if _is_int(every) and _is_int(epochs) and every > epochs:
         problems.append(
-            f"task.horizon: {task['horizon']} must be smaller than data.n_steps ({data['n_steps']})"
+            f"train.checkpoint_every: {every} must not be greater than train.epochs ({epochs})"
         )
     return problems
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> None:
     """Raise :class:`ConfigError` listing every problem in ``config``."""
-    problems = schema_problems(config, schema_path)
-    if not problems:
-        problems = semantic_problems(config)
+    problems = schema_problems(config, schema_path) + semantic_problems(config)
     if problems:
         raise ConfigError(problems)

@@ -139,15 +139,79 @@ REQUIRED_ATTRS = (
 )
 
 
-def read_dataset(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Read ``inputs``, ``targets`` and the attributes of a data file."""
+class DataFileError(ValueError):
+    """A data file is unreadable or not what the config asks for; the message names the file."""
+
+    def __init__(self, path, problem: str):
+        self.path, self.problem = str(path), problem
+        super().__init__(f"data file {path}: {problem}")
+
+
+def read_dataset(
+    path: str | os.PathLike, expected: DataSettings | None = None
+) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Read and validate ``inputs``, ``targets`` and the attributes of a data file.
+
+    Raises :class:`DataFileError` for a file that is not valid HDF5, lacks a dataset or an
+    attribute, has the wrong shape or dtype, holds NaN or inf, has an unknown format version,
+    or (when ``expected`` is given) was generated with other settings.
+    """
     import h5py
 
-    with h5py.File(path, "r") as h5:
-        inputs = h5["inputs"][...]
-        targets = h5["targets"][...]
-        attrs = {key: _plain(value) for key, value in h5.attrs.items()}
+    try:
+        with h5py.File(path, "r") as h5:
+            attrs = {key: _plain(value) for key, value in h5.attrs.items()}
+            missing = [name for name in DATASETS if name not in h5]
+            if missing:
+                raise DataFileError(path, f"missing dataset(s): {', '.join(missing)}")
+            _check_attrs(path, attrs)
+            settings = DataSettings.from_attrs(attrs)
+            shape = (settings.n_sequences, settings.n_steps, 1)
+            for name in DATASETS:
+                dataset = h5[name]
+                if dataset.shape != shape or dataset.dtype != np.float32:
+                    raise DataFileError(
+                        path,
+                        f"dataset {name!r} is {dataset.dtype}{list(dataset.shape)}, "
+                        f"expected float32{list(shape)}",
+                    )
+            inputs = h5["inputs"][...]
+            targets = h5["targets"][...]
+    except DataFileError:
+        raise
+    except (OSError, KeyError, RuntimeError) as error:
+        # h5py reports truncated or garbage files as OSError deep in its internals.
+        raise DataFileError(path, f"not a readable HDF5 data file ({error})") from error
+    for name, array in (("inputs", inputs), ("targets", targets)):
+        if not np.isfinite(array).all():
+            bad = int(np.size(array) - np.isfinite(array).sum())
+            raise DataFileError(path, f"dataset {name!r} holds {bad} NaN or inf value(s)")
+    if expected is not None and settings != expected:
+        differences = [
+            f"{key}={getattr(settings, key)!r} (config: {getattr(expected, key)!r})"
+            for key in DataSettings.__dataclass_fields__
+            if getattr(settings, key) != getattr(expected, key)
+        ]
+        raise DataFileError(
+            path, f"generated with other settings than the config: {', '.join(differences)}"
+        )
     return inputs, targets, attrs
+
+
+def _check_attrs(path, attrs: dict) -> None:
+    missing = [name for name in REQUIRED_ATTRS if name not in attrs]
+    if missing:
+        raise DataFileError(path, f"missing attribute(s): {', '.join(missing)}")
+    if attrs["format_version"] != FORMAT_VERSION:
+        raise DataFileError(
+            path,
+            f"format_version {attrs['format_version']!r} is not known "
+            f"(this version reads {FORMAT_VERSION}); regenerate the file",
+        )
+    try:
+        DataSettings.from_attrs(attrs)
+    except (TypeError, ValueError) as error:
+        raise DataFileError(path, f"malformed generator attributes ({error})") from error
 
 
 def _plain(value):

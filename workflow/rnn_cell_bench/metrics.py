@@ -25,6 +25,7 @@ SUMMARY_METRICS = ("final_loss", "volatility", "sec_per_epoch")
 METRIC_COLUMNS = (
     "cell",
     "seed",
+    "status",
     "params",
     "final_loss",
     "best_loss",
@@ -55,19 +56,49 @@ def spike_count(losses: Iterable[float], threshold: float = SPIKE_THRESHOLD) -> 
 
 
 def run_metrics(run: dict, history: pd.DataFrame) -> dict:
-    """One row of ``metrics.csv`` from a run's ``run.json`` record and ``history.csv``."""
-    losses = history["loss"].to_numpy()
+    """One row of ``metrics.csv`` from a run's ``run.json`` record and ``history.csv``.
+
+    A diverged run has no final loss (NaN); its best loss, volatility and spikes describe the
+    epochs before the loss became NaN or inf.
+    """
+    losses = history["loss"].to_numpy(dtype=float)
+    finite = losses[: np.argmin(np.isfinite(losses))] if not np.isfinite(losses).all() else losses
+    diverged = run.get("status", "completed") == "diverged"
     return {
         "cell": run["cell"],
         "seed": int(run["seed"]),
+        "status": "diverged" if diverged else "completed",
         "params": int(run["params"]),
-        "final_loss": float(losses[-1]),
-        "best_loss": float(losses.min()),
-        "volatility": volatility(losses),
-        "spikes": spike_count(losses),
+        "final_loss": math.nan if diverged else float(losses[-1]),
+        "best_loss": float(finite.min()) if len(finite) else math.nan,
+        "volatility": volatility(finite) if len(finite) > 1 else math.nan,
+        "spikes": spike_count(finite) if len(finite) > 1 else 0,
         "sec_per_epoch": float(run["sec_per_epoch"]),
         "device": run["device"],
     }
+
+
+def check_comparable(runs: dict[str, dict]) -> None:
+    """Refuse to compare runs that trained on different data or with different settings.
+
+    ``runs`` maps a run's name (e.g. ``lstm/seed_0``) to its ``run.json`` record. Only the cell
+    and the seed may differ between them.
+    """
+    for what, key in (
+        ("data (sha256 of the data file)", lambda run: run["data"]["sha256"]),
+        ("settings (settings_hash)", lambda run: run["settings_hash"]),
+    ):
+        groups: dict[str, list[str]] = {}
+        for name, run in runs.items():
+            groups.setdefault(key(run), []).append(name)
+        if len(groups) > 1:
+            described = "; ".join(
+                f"{value[:12]}: {', '.join(names)}" for value, names in groups.items()
+            )
+            raise ValueError(
+                f"the runs were not trained on the same {what}, so they cannot be compared: "
+                f"{described}. Rerun the out-of-date runs (snakemake --forcerun ...)."
+            )
 
 
 def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float]:
@@ -83,18 +114,26 @@ def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float
 
 
 def summarize(metrics: pd.DataFrame, cell_order: Iterable[str] | None = None) -> pd.DataFrame:
-    """One row per cell: n and the mean, std (ddof=1) and 95% CI of each summary metric."""
+    """One row per cell: n runs, how many diverged, and the mean, std (ddof=1) and 95% CI of
+    each summary metric over the runs that completed."""
     rows = []
     cells = list(cell_order) if cell_order is not None else sorted(metrics["cell"].unique())
     for cell in cells:
         group = metrics[metrics["cell"] == cell]
         if group.empty:
             continue
-        row: dict = {"cell": cell, "n": len(group), "params": int(group["params"].iloc[0])}
+        completed = group[group["status"] != "diverged"]
+        row: dict = {
+            "cell": cell,
+            "n": len(group),
+            "n_diverged": len(group) - len(completed),
+            "params": int(group["params"].iloc[0]),
+        }
         for name in SUMMARY_METRICS:
-            mean, low, high = t_interval(group[name])
+            values = completed[name]
+            mean, low, high = t_interval(values) if len(values) else (math.nan,) * 3
             row[f"{name}_mean"] = mean
-            row[f"{name}_std"] = float(group[name].std(ddof=1)) if len(group) > 1 else math.nan
+            row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
             row[f"{name}_ci95_low"] = low
             row[f"{name}_ci95_high"] = high
         rows.append(row)

@@ -68,21 +68,41 @@ def plot_loss_curves(
     import matplotlib.pyplot as plt
 
     cells = list(dict.fromkeys(cell for cell, _ in histories))
+    diverged_runs = set()
+    if "status" in metrics:
+        rows = metrics[metrics["status"] == "diverged"]
+        diverged_runs = set(zip(rows["cell"], rows["seed"].astype(int), strict=True))
     fig, ax = plt.subplots(figsize=(settings.width, settings.height))
     for cell in cells:
         color = CELL_COLORS.get(cell)
-        runs = sorted(seed for c, seed in histories if c == cell)
-        length = min(len(histories[(cell, seed)]) for seed in runs)
-        epochs = histories[(cell, runs[0])]["epoch"].to_numpy()[:length]
-        curves = np.stack([histories[(cell, s)]["loss"].to_numpy()[:length] for s in runs])
+        seeds = sorted(seed for c, seed in histories if c == cell)
+        completed = [seed for seed in seeds if (cell, seed) not in diverged_runs]
+        diverged = [seed for seed in seeds if (cell, seed) in diverged_runs]
+        for seed in diverged:
+            # Up to the last finite loss, ending in a cross where the run stopped.
+            history = histories[(cell, seed)]
+            finite = history[np.isfinite(history["loss"])]
+            ax.plot(finite["epoch"], finite["loss"], color=color, alpha=0.4, linewidth=0.6)
+            if len(finite):
+                ax.plot(finite["epoch"].iloc[-1], finite["loss"].iloc[-1], "x", color=color, ms=7)
+        rows = metrics[metrics["cell"] == cell]
+        params = int(rows["params"].iloc[0]) if len(rows) else 0
+        note = f", {len(diverged)} diverged (x)" if diverged else ""
+        name = CELL_LABELS.get(cell, cell)
+        if not completed:
+            ax.plot([], [], "x", color=color, label=f"{name} (n={len(seeds)}{note})")
+            continue
+        length = min(len(histories[(cell, seed)]) for seed in completed)
+        epochs = histories[(cell, completed[0])]["epoch"].to_numpy()[:length]
+        curves = np.stack(
+            [histories[(cell, seed)]["loss"].to_numpy()[:length] for seed in completed]
+        )
         if settings.seed_lines:
             for curve in curves:
                 ax.plot(epochs, curve, color=color, alpha=0.25, linewidth=0.6)
         center, low, high = center_and_band(curves, settings.band, settings.log_y)
-        rows = metrics[metrics["cell"] == cell]
-        params = int(rows["params"].iloc[0]) if len(rows) else 0
         kind = "geometric mean" if settings.log_y else "mean"
-        label = f"{CELL_LABELS.get(cell, cell)} ({kind}, n={len(runs)}, {params:,} params)"
+        label = f"{name} ({kind}, n={len(seeds)}{note}, {params:,} params)"
         ax.plot(epochs, center, color=color, linewidth=1.8, label=label)
         if low is not None:
             ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
+import os
+import pickle
 import platform
+import random
+import signal
+import subprocess
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -39,17 +48,101 @@ class TrainSettings:
         )
 
 
+STATUS_COMPLETED = "completed"
+STATUS_DIVERGED = "diverged"
+ON_NAN = ("stop_run", "fail")
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived: a checkpoint was saved and the run should be retried."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf and ``on_nan`` is ``fail``."""
+
+
 @dataclass
 class RunResult:
     model: object
     losses: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    status: str = STATUS_COMPLETED
+    resumed_from: int = 0  # epochs taken from a checkpoint
 
     @property
     def sec_per_epoch(self) -> float:
-        """Median epoch time, leaving out the first epoch (graph tracing) when there are more."""
-        timed = self.seconds[1:] if len(self.seconds) > 1 else self.seconds
+        """Median epoch time, leaving out the first epoch of a process (graph tracing)."""
+        timed = self.seconds[self.resumed_from :]
+        timed = timed[1:] if len(timed) > 1 else (timed or self.seconds)
         return float(np.median(timed))
+
+
+class Checkpointer:
+    """Atomic checkpoints of weights, optimizer state, RNG state and history.
+
+    ``fingerprint`` identifies what the run depends on (cell, seed, data, every setting but the
+    epoch count); a checkpoint with another fingerprint is never resumed.
+    """
+
+    def __init__(self, path, every: int, fingerprint: str, log: Callable[[str], None] = print):
+        self.path = Path(path)
+        self.every = every
+        self.fingerprint = fingerprint
+        self.log = log
+
+    def save(self, model, losses: list[float], seconds: list[float]) -> None:
+        arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
+        for i, variable in enumerate(model.optimizer.variables):
+            arrays[f"optimizer_{i}"] = np.asarray(variable.numpy())
+        rng_state = pickle.dumps({"python": random.getstate(), "numpy": np.random.get_state()})
+        meta = {"fingerprint": self.fingerprint, "epoch": len(losses), "format": 1}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            np.savez(
+                handle,
+                losses=np.asarray(losses, dtype=np.float64),
+                seconds=np.asarray(seconds, dtype=np.float64),
+                rng=np.frombuffer(rng_state, dtype=np.uint8),
+                meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+                **arrays,
+            )
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)  # readers see the old checkpoint or the new, never half
+
+    def load(self) -> dict | None:
+        """The checkpoint's contents if it exists and belongs to this run, else None."""
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(self.path) as archive:
+                content = {key: archive[key] for key in archive.files}
+            meta = json.loads(content["meta"].tobytes())
+        except Exception as error:  # a damaged checkpoint only costs the epochs since the last
+            self.log(f"ignoring unreadable checkpoint {self.path}: {error}")
+            return None
+        if meta.get("fingerprint") != self.fingerprint:
+            self.log(f"ignoring checkpoint {self.path}: it belongs to other settings or data")
+            return None
+        content["meta"] = meta
+        return content
+
+    def restore(self, model, content: dict) -> tuple[list[float], list[float]]:
+        """Put weights, optimizer state and RNG state back; returns the history so far."""
+        weights = [content[f"weight_{i}"] for i in range(len(model.get_weights()))]
+        model.set_weights(weights)
+        optimizer = model.optimizer
+        optimizer.build(model.trainable_variables)
+        for i, variable in enumerate(optimizer.variables):
+            variable.assign(content[f"optimizer_{i}"])
+        state = pickle.loads(content["rng"].tobytes())
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        return content["losses"].tolist(), content["seconds"].tolist()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 def configure_threads(threads: int) -> None:
@@ -79,6 +172,21 @@ def format_duration(seconds: float) -> str:
     return str(dt.timedelta(seconds=round(max(seconds, 0.0))))
 
 
+@contextmanager
+def sigterm_requests_stop():
+    """While active, SIGTERM (what SLURM sends at a time limit or preemption) sets a flag
+    instead of killing the process, so the epoch in flight can finish and be checkpointed."""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signal handlers can only be installed from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train(
     inputs: np.ndarray,
     targets: np.ndarray,
@@ -87,41 +195,79 @@ def train(
     settings: TrainSettings,
     log: Callable[[str], None] = print,
     log_every: int = 50,
+    checkpointer: Checkpointer | None = None,
+    on_nan: str = "stop_run",
 ) -> RunResult:
-    """Train ``cell`` on the whole data set as one batch, one optimizer step per epoch."""
+    """Train ``cell`` on the whole data set as one batch, one optimizer step per epoch.
+
+    With a ``checkpointer``, resumes from its checkpoint when there is one, saves one every
+    ``checkpointer.every`` epochs, and on SIGTERM saves one and raises
+    :class:`TrainingInterrupted`. A NaN or inf loss ends the run as ``diverged``
+    (``on_nan="stop_run"``) or raises :class:`TrainingDiverged` (``on_nan="fail"``).
+    """
     import keras
     import tensorflow as tf
 
+    if on_nan not in ON_NAN:
+        raise ValueError(f"train.on_nan must be one of {ON_NAN}, got {on_nan!r}")
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     model = build_model(cell, settings.units, seed, input_dim=inputs.shape[-1])
     model.compile(optimizer=make_optimizer(settings), loss="mse")
     result = RunResult(model=model)
+    content = checkpointer.load() if checkpointer else None
+    if content is not None and content["meta"]["epoch"] > settings.epochs:
+        log(f"ignoring checkpoint {checkpointer.path}: it is past epoch {settings.epochs}")
+        content = None
+    if content is not None:
+        result.losses, result.seconds = checkpointer.restore(model, content)
+        result.resumed_from = len(result.losses)
+        log(f"resumed from checkpoint {checkpointer.path} at epoch {result.resumed_from}")
 
-    class EpochLog(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+    with sigterm_requests_stop() as stop_requested:
 
-        def on_epoch_end(self, epoch, logs=None):
-            result.seconds.append(time.perf_counter() - self.started)
-            result.losses.append(float(logs["loss"]))
-            done = epoch + 1
-            if done % log_every == 0 or done == settings.epochs:
-                pace = result.sec_per_epoch
-                log(
-                    f"epoch {done}/{settings.epochs}  loss {result.losses[-1]:.6g}  "
-                    f"{pace:.3f} s/epoch  ETA {format_duration(pace * (settings.epochs - done))}"
-                )
+        class EpochEnd(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.perf_counter()
 
-    model.fit(
-        inputs,
-        targets,
-        batch_size=len(inputs),  # the whole data set is one batch
-        epochs=settings.epochs,
-        shuffle=False,
-        verbose=0,
-        callbacks=[EpochLog()],
-    )
+            def on_epoch_end(self, epoch, logs=None):
+                result.seconds.append(time.perf_counter() - self.started)
+                loss = float(logs["loss"])
+                result.losses.append(loss)
+                done = epoch + 1
+                if not math.isfinite(loss):
+                    log(f"epoch {done}/{settings.epochs}  loss {loss}: diverged")
+                    if on_nan == "fail":
+                        raise TrainingDiverged(f"{cell} seed {seed}: loss {loss} at epoch {done}")
+                    result.status = STATUS_DIVERGED
+                    self.model.stop_training = True
+                    return
+                if done % log_every == 0 or done == settings.epochs:
+                    pace = result.sec_per_epoch
+                    log(
+                        f"epoch {done}/{settings.epochs}  loss {loss:.6g}  {pace:.3f} s/epoch  "
+                        f"ETA {format_duration(pace * (settings.epochs - done))}"
+                    )
+                if checkpointer is None or done == settings.epochs:
+                    return
+                if stop_requested.is_set():
+                    checkpointer.save(self.model, result.losses, result.seconds)
+                    log(f"SIGTERM: saved checkpoint at epoch {done}, exiting to be retried")
+                    raise TrainingInterrupted(f"stopped by SIGTERM after epoch {done}")
+                if done % checkpointer.every == 0:
+                    checkpointer.save(self.model, result.losses, result.seconds)
+
+        if result.resumed_from < settings.epochs:
+            model.fit(
+                inputs,
+                targets,
+                batch_size=len(inputs),  # the whole data set is one batch
+                epochs=settings.epochs,
+                initial_epoch=result.resumed_from,
+                shuffle=False,
+                verbose=0,
+                callbacks=[EpochEnd()],
+            )
     return result
 
 
@@ -139,6 +285,7 @@ def device_name() -> str:
 def library_versions() -> dict[str, str]:
     import h5py
     import keras
+    import pandas
     import tensorflow as tf
 
     import rnn_cell_bench
@@ -150,38 +297,97 @@ def library_versions() -> dict[str, str]:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "h5py": h5py.__version__,
+        "pandas": pandas.__version__,
         "cuda": str(build.get("cuda_version", "none")),
         "cudnn": str(build.get("cudnn_version", "none")),
         "rnn_cell_bench": rnn_cell_bench.__version__,
     }
 
 
+def settings_hash(settings: TrainSettings) -> str:
+    """A hash of every setting that shapes a run's result."""
+    canonical = json.dumps(asdict(settings), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def run_fingerprint(cell: str, seed: int, settings: TrainSettings, data_sha256: str) -> str:
+    """What a checkpoint must match to be resumed: everything but the number of epochs, since
+    the first N epochs of a longer run are the same as those of a shorter one."""
+    canonical = json.dumps(
+        {
+            "cell": cell,
+            "seed": seed,
+            "data_sha256": data_sha256,
+            "settings": {**asdict(settings), "epochs": None},
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def git_commit(directory) -> str | None:
+    """The commit of the git checkout holding ``directory`` (``+dirty`` when edited), or None."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        status = subprocess.run(
+            ["git", "-C", str(directory), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if status else commit
+
+
 def run_record(
-    result: RunResult, cell: str, seed: int, settings: TrainSettings, threads: int, data: dict
+    result: RunResult,
+    cell: str,
+    seed: int,
+    settings: TrainSettings,
+    threads: int,
+    data: dict,
+    source_dir=None,
 ) -> dict:
-    """Everything ``run.json`` says about a finished run."""
+    """Everything ``run.json`` says about a finished (or diverged) run."""
     trainable = int(sum(math.prod(w.shape) for w in result.model.trainable_weights))
     assert trainable == expected_params(cell, settings.units)["total"]
+    finite = [loss for loss in result.losses if math.isfinite(loss)]
     return {
         "cell": cell,
         "seed": seed,
+        "status": result.status,
         "params": trainable,
         "epochs_completed": len(result.losses),
-        "final_loss": result.losses[-1],
-        "best_loss": min(result.losses),
+        "final_loss": result.losses[-1] if result.status == STATUS_COMPLETED else None,
+        "best_loss": min(finite) if finite else None,
         "sec_per_epoch": result.sec_per_epoch,
         "total_seconds": float(sum(result.seconds)),
+        "resumed_from_epoch": result.resumed_from,
         "device": device_name(),
         "threads": threads,
         "host": platform.node(),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(source_dir) if source_dir else None,
         "settings": asdict(settings),
+        "settings_hash": settings_hash(settings),
         "data": data,
         "versions": library_versions(),
     }
 
 
 def write_json(record: dict, path) -> None:
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=2, sort_keys=False)
+    """Write ``record`` atomically (NaN and inf are not valid JSON: they must be None here)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(record, handle, indent=2, allow_nan=False)
         handle.write("\n")
+    os.replace(tmp, path)

@@ -18,5 +18,8 @@ rule train:
         gpu=1,
     params:
         settings=vars(TRAIN_SETTINGS),
+        data_settings=DATA_SETTINGS.as_attrs(),
+        # Outside the outputs: Snakemake deletes declared outputs before a rerun.
+        checkpoint=lambda wildcards: f"results/checkpoints/{wildcards.cell}/seed_{wildcards.seed}.npz",
     script:
         "../scripts/train.py"

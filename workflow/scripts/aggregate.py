@@ -9,15 +9,20 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the package sits be
 import pandas as pd
 
 from rnn_cell_bench.logs import redirect_output
-from rnn_cell_bench.metrics import METRIC_COLUMNS, run_metrics, summarize
+from rnn_cell_bench.metrics import METRIC_COLUMNS, check_comparable, run_metrics, summarize
 
 
 def main(run_paths, history_paths, cells, metrics_path: str, summary_path: str) -> None:
-    rows = []
-    for run_path, history_path in zip(run_paths, history_paths, strict=True):
+    runs = {}
+    for run_path in run_paths:
         with open(run_path) as handle:
             run = json.load(handle)
-        rows.append(run_metrics(run, pd.read_csv(history_path)))
+        runs[f"{run['cell']}/seed_{run['seed']}"] = run
+    check_comparable(runs)
+    rows = [
+        run_metrics(run, pd.read_csv(history_path))
+        for run, history_path in zip(runs.values(), history_paths, strict=True)
+    ]
     metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     metrics.to_csv(metrics_path, index=False, float_format="%.9g")
     summary = summarize(metrics, cell_order=cells)

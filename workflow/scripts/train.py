@@ -9,30 +9,66 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's info cha
 
 import pandas as pd
 
-from rnn_cell_bench.data import file_sha256, read_dataset
+from rnn_cell_bench.data import DataSettings, file_sha256, read_dataset
 from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.training import (
+    Checkpointer,
+    TrainingDiverged,
+    TrainingInterrupted,
     TrainSettings,
     configure_threads,
+    run_fingerprint,
     run_record,
     train,
     write_json,
 )
 
+EXIT_INTERRUPTED = 128 + 15  # the shell's code for "ended by SIGTERM": the job is retried
+
 
 def main(
     data_path: str,
+    expected_data: DataSettings,
     cell: str,
     seed: int,
     settings: TrainSettings,
     threads: int,
-    log_every: int,
+    options: dict,
+    checkpoint_path: str,
     outputs,
-) -> None:
+    source_dir: Path,
+) -> int:
     configure_threads(threads)
-    inputs, targets, attrs = read_dataset(data_path)
-    print(f"training {cell} seed {seed} on {data_path} {inputs.shape}: {settings}", flush=True)
-    result = train(inputs, targets, cell, seed, settings, log_every=log_every)
+    # Refuses a damaged file, or one generated with other settings, before any training.
+    inputs, targets, attrs = read_dataset(data_path, expected=expected_data)
+    data_sha256 = file_sha256(data_path)
+    print(
+        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape}: "
+        f"{settings}",
+        flush=True,
+    )
+    checkpointer = Checkpointer(
+        checkpoint_path,
+        every=options["checkpoint_every"],
+        fingerprint=run_fingerprint(cell, seed, settings, data_sha256),
+    )
+    try:
+        result = train(
+            inputs,
+            targets,
+            cell,
+            seed,
+            settings,
+            log_every=options["log_every"],
+            checkpointer=checkpointer,
+            on_nan=options["on_nan"],
+        )
+    except TrainingInterrupted as stop:
+        print(f"interrupted: {stop}", flush=True)
+        return EXIT_INTERRUPTED
+    except TrainingDiverged as error:
+        print(f"failed (train.on_nan: fail): {error}", flush=True)
+        return 1
     history = pd.DataFrame(
         {
             "epoch": range(1, len(result.losses) + 1),
@@ -42,20 +78,36 @@ def main(
     )
     history.to_csv(outputs.history, index=False, float_format="%.9g")
     result.model.save(outputs.model)
-    data = {"file": data_path, "sha256": file_sha256(data_path), "attrs": attrs}
-    write_json(run_record(result, cell, seed, settings, threads, data), outputs.run)
-    print(f"done: final loss {result.losses[-1]:.6g}, {result.sec_per_epoch:.3f} s/epoch")
+    data = {"file": data_path, "sha256": data_sha256, "attrs": attrs}
+    record = run_record(result, cell, seed, settings, threads, data, source_dir=source_dir)
+    write_json(record, outputs.run)
+    if not options["keep_checkpoints"]:
+        checkpointer.remove()
+    print(
+        f"done ({result.status}): {len(result.losses)} epochs, {result.sec_per_epoch:.3f} s/epoch"
+    )
+    return 0
 
 
 if "snakemake" in globals():
     redirect_output(snakemake.log[0])
-    main(
-        data_path=snakemake.input.data,
-        cell=snakemake.wildcards.cell,
-        seed=int(snakemake.wildcards.seed),
-        settings=TrainSettings(**snakemake.params.settings),
-        threads=snakemake.threads,
-        # Read from the config, not params: how often to log must not trigger retraining.
-        log_every=snakemake.config["train"]["log_every"],
-        outputs=snakemake.output,
+    train_config = snakemake.config["train"]
+    sys.exit(
+        main(
+            data_path=snakemake.input.data,
+            expected_data=DataSettings.from_attrs(snakemake.params.data_settings),
+            cell=snakemake.wildcards.cell,
+            seed=int(snakemake.wildcards.seed),
+            settings=TrainSettings(**snakemake.params.settings),
+            threads=snakemake.threads,
+            # Read from the config, not params: these never change a completed run's result,
+            # so changing them must not trigger retraining.
+            options={
+                key: train_config[key]
+                for key in ("log_every", "checkpoint_every", "keep_checkpoints", "on_nan")
+            },
+            checkpoint_path=snakemake.params.checkpoint,
+            outputs=snakemake.output,
+            source_dir=Path(snakemake.scriptdir),
+        )
     )
