@@ -11,6 +11,7 @@ import pytest
 from rnn_cell_bench.data import (
     FORMAT_VERSION,
     REQUIRED_ATTRS,
+    DataFileError,
     DataSettings,
     file_sha256,
     generate_series,
@@ -101,3 +102,91 @@ def test_distinct_settings_get_distinct_file_names():
 def test_write_leaves_no_temporary_file(tmp_path):
     write_dataset(SMALL, tmp_path / "data.h5")
     assert [p.name for p in tmp_path.iterdir()] == ["data.h5"]
+
+
+# --- validation: every way a data file can be wrong gets a message naming file and problem ---
+
+
+@pytest.fixture
+def good_file(tmp_path):
+    path = tmp_path / "data.h5"
+    write_dataset(SMALL, path)
+    return path
+
+
+def expect_error(path, match, expected=SMALL):
+    with pytest.raises(DataFileError, match=match) as raised:
+        read_dataset(path, expected=expected)
+    assert str(raised.value).startswith(f"data file {path}: ")
+
+
+def test_valid_file_passes(good_file):
+    inputs, targets, attrs = read_dataset(good_file, expected=SMALL)
+    assert inputs.shape == (6, 3000, 1) and attrs["seed"] == 0
+
+
+def test_missing_dataset(good_file):
+    with h5py.File(good_file, "a") as h5:
+        del h5["targets"]
+    expect_error(good_file, r"missing dataset\(s\): targets")
+
+
+def test_missing_attribute(good_file):
+    with h5py.File(good_file, "a") as h5:
+        del h5.attrs["std"]
+        del h5.attrs["horizon"]
+    expect_error(good_file, r"missing attribute\(s\): horizon, std")
+
+
+def test_wrong_shape(good_file):
+    with h5py.File(good_file, "a") as h5:
+        del h5["inputs"]
+        h5["inputs"] = np.zeros((6, 2999, 1), dtype=np.float32)
+    expect_error(
+        good_file, r"dataset 'inputs' is float32\[6, 2999, 1\], expected float32\[6, 3000, 1\]"
+    )
+
+
+def test_wrong_dtype(good_file):
+    with h5py.File(good_file, "a") as h5:
+        data = h5["targets"][...]
+        del h5["targets"]
+        h5["targets"] = data.astype(np.float64)
+    expect_error(good_file, r"dataset 'targets' is float64\[6, 3000, 1\], expected float32")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf(good_file, bad):
+    with h5py.File(good_file, "a") as h5:
+        h5["inputs"][2, 100, 0] = bad
+    expect_error(good_file, r"dataset 'inputs' holds 1 NaN or inf value\(s\)")
+
+
+def test_unknown_format_version(good_file):
+    with h5py.File(good_file, "a") as h5:
+        h5.attrs["format_version"] = 99
+    expect_error(good_file, r"format_version 99 is not known \(this version reads 1\)")
+
+
+def test_generated_with_other_settings(good_file):
+    expected = dataclasses.replace(SMALL, seed=5, noise_std=0.2)
+    expect_error(
+        good_file,
+        r"generated with other settings than the config: noise_std=0.1 \(config: 0.2\), "
+        r"seed=0 \(config: 5\)",
+        expected=expected,
+    )
+
+
+def test_truncated_file(good_file):
+    good_file.write_bytes(good_file.read_bytes()[:4096])
+    expect_error(good_file, "not a readable HDF5 data file")
+
+
+def test_garbage_file(good_file):
+    good_file.write_bytes(b"\x00garbage" * 1000)
+    expect_error(good_file, "not a readable HDF5 data file")
+
+
+def test_missing_file(tmp_path):
+    expect_error(tmp_path / "nowhere.h5", "not a readable HDF5 data file")

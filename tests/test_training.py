@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,7 +12,16 @@ import pytest
 from conftest import REPO
 
 from rnn_cell_bench.data import DataSettings, make_arrays
-from rnn_cell_bench.training import TrainSettings, make_optimizer, train
+from rnn_cell_bench.training import (
+    STATUS_DIVERGED,
+    Checkpointer,
+    TrainingDiverged,
+    TrainSettings,
+    git_commit,
+    make_optimizer,
+    run_fingerprint,
+    train,
+)
 
 TINY = DataSettings(n_sequences=4, n_steps=80, periods=(10.0, 25.0), horizon=5)
 
@@ -79,3 +89,95 @@ def test_clip_modes_map_to_keras_options():
     assert global_clip.learning_rate.numpy() == np.float32(0.001)
     with pytest.raises(ValueError, match="train.clip"):
         make_optimizer(TrainSettings(clip="none"))
+
+
+def quiet(line):
+    pass
+
+
+@pytest.mark.parametrize("clip", ["global", "per_variable"])
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip):
+    inputs, targets, _, _ = make_arrays(TINY)
+    settings = TrainSettings(epochs=20, learning_rate=0.01, clip=clip)
+    reference = train(inputs, targets, "gru", 1, settings, log=quiet)
+
+    fingerprint = run_fingerprint("gru", 1, settings, "data-sha")
+    checkpointer = Checkpointer(tmp_path / "run.npz", every=4, fingerprint=fingerprint, log=quiet)
+    # A first process that stops after 11 epochs; its last checkpoint is at epoch 8.
+    short = dataclasses.replace(settings, epochs=11)
+    train(inputs, targets, "gru", 1, short, log=quiet, checkpointer=checkpointer)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]  # no temporary file left
+
+    lines = []
+    resumed = train(
+        inputs, targets, "gru", 1, settings, log=lines.append, checkpointer=checkpointer
+    )
+    assert resumed.resumed_from == 8
+    assert any("resumed from checkpoint" in line for line in lines)
+    assert resumed.losses == reference.losses
+    for got, want in zip(resumed.model.get_weights(), reference.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    inputs, targets, _, _ = make_arrays(TINY)
+    settings = TrainSettings(epochs=6)
+    path = tmp_path / "run.npz"
+    first = Checkpointer(path, 2, run_fingerprint("lstm", 0, settings, "sha"), log=quiet)
+    train(inputs, targets, "lstm", 0, settings, log=quiet, checkpointer=first)
+    other = dataclasses.replace(settings, learning_rate=0.01)
+    lines = []
+    second = Checkpointer(path, 2, run_fingerprint("lstm", 0, other, "sha"), log=lines.append)
+    result = train(inputs, targets, "lstm", 0, other, log=lines.append, checkpointer=second)
+    assert result.resumed_from == 0
+    assert any("belongs to other settings or data" in line for line in lines)
+
+
+def test_fingerprint_ignores_only_the_epoch_count():
+    base = run_fingerprint("lstm", 0, TrainSettings(epochs=10), "sha")
+    assert base == run_fingerprint("lstm", 0, TrainSettings(epochs=99), "sha")
+    assert base != run_fingerprint("lstm", 1, TrainSettings(epochs=10), "sha")
+    assert base != run_fingerprint("gru", 0, TrainSettings(epochs=10), "sha")
+    assert base != run_fingerprint("lstm", 0, TrainSettings(epochs=10), "other-sha")
+    assert base != run_fingerprint("lstm", 0, TrainSettings(epochs=10, clip="per_variable"), "sha")
+
+
+def test_nan_loss_stops_the_run_as_diverged():
+    inputs, targets, _, _ = make_arrays(TINY)
+    lines = []
+    result = train(
+        inputs, targets, "lstm", 0, TrainSettings(epochs=10, learning_rate=1e20), log=lines.append
+    )
+    assert result.status == STATUS_DIVERGED
+    assert len(result.losses) < 10 and not np.isfinite(result.losses[-1])
+    assert "diverged" in lines[-1]
+
+
+def test_nan_loss_fails_when_asked():
+    inputs, targets, _, _ = make_arrays(TINY)
+    with pytest.raises(TrainingDiverged, match="lstm seed 0: loss"):
+        train(
+            inputs,
+            targets,
+            "lstm",
+            0,
+            TrainSettings(epochs=10, learning_rate=1e20),
+            log=quiet,
+            on_nan="fail",
+        )
+
+
+def test_git_commit_is_recorded_where_there_is_one(tmp_path):
+    assert git_commit(tmp_path) is None
+
+    def run(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    run("init", "-q")
+    (tmp_path / "f").write_text("x")
+    run("add", "f")
+    run("-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "c")
+    commit = git_commit(tmp_path)
+    assert len(commit) == 40
+    (tmp_path / "f").write_text("y")
+    assert git_commit(tmp_path) == f"{commit}+dirty"

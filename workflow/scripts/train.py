@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's info cha
 
 import pandas as pd
 
-from rnn_cell_bench.data import DataSettings, file_sha256, read_dataset
+from rnn_cell_bench.data import DataFileError, DataSettings, file_sha256, read_dataset
 from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.training import (
     Checkpointer,
@@ -39,8 +39,11 @@ def main(
     source_dir: Path,
 ) -> int:
     configure_threads(threads)
-    # Refuses a damaged file, or one generated with other settings, before any training.
-    inputs, targets, attrs = read_dataset(data_path, expected=expected_data)
+    try:  # refuse a damaged file, or one generated with other settings, before any training
+        inputs, targets, attrs = read_dataset(data_path, expected=expected_data)
+    except DataFileError as error:
+        print(f"error: {error}", flush=True)
+        return 2
     data_sha256 = file_sha256(data_path)
     print(
         f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape}: "

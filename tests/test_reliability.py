@@ -1,0 +1,230 @@
+"""Reliability through the real ``snakemake`` command: resume after SIGKILL and SIGTERM,
+validated data files, divergence, and the provenance check in aggregation."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import h5py
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import SNAKEMAKE, copy_project, snakemake
+
+from rnn_cell_bench.data import DataSettings, write_dataset
+
+# Long enough per epoch (~0.1 s on 2 cores) that a signal lands mid-run.
+SLOW = {
+    "data": {"n_sequences": 16, "n_steps": 2000, "periods": [250, 1100]},
+    "task": {"horizon": 20},
+    "cells": ["lstm"],
+    "seeds": [0],
+    "train": {"epochs": 40, "checkpoint_every": 5, "log_every": 1, "threads": 1},
+}
+RUN = Path("results/runs/lstm/seed_0")
+LOG = Path("results/logs/train/lstm/seed_0.log")
+CHECKPOINT = Path("results/checkpoints/lstm/seed_0.npz")
+
+
+def configure(project: Path, overrides: dict) -> None:
+    path = project / "tiny.yaml"
+    config = yaml.safe_load(path.read_text())
+    for key, value in overrides.items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    path.write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The slow config run without interruption."""
+    project = copy_project(tmp_path_factory.mktemp("reference") / "project")
+    configure(project, SLOW)
+    snakemake(project, "--resources", "gpu=1")
+    return project
+
+
+def signal_training(project: Path, signum: int, at_epoch: int, *args: str):
+    """Start snakemake, send ``signum`` to the training process once it logged ``at_epoch``,
+    and return (snakemake's exit code, its output, the epoch the signal was sent after)."""
+    command = [SNAKEMAKE, "--configfile", "tiny.yaml", "--cores", "2", *args]
+    process = subprocess.Popen(
+        command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    log = project / LOG
+    deadline = time.monotonic() + 300
+    sent_after = None
+    try:
+        while sent_after is None:
+            assert time.monotonic() < deadline, "training never reached the epoch"
+            assert process.poll() is None, "snakemake ended before the signal"
+            text = log.read_text() if log.exists() else ""
+            pid = re.search(r"\(pid (\d+)\)", text)
+            epochs = [int(n) for n in re.findall(r"^epoch (\d+)/", text, re.MULTILINE)]
+            if pid and epochs and epochs[-1] >= at_epoch:
+                os.kill(int(pid.group(1)), signum)
+                sent_after = epochs[-1]
+            time.sleep(0.02)
+        output, _ = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, output, sent_after
+
+
+def train_logs(project: Path) -> str:
+    """Every training log (the first job to fail stops the others from starting)."""
+    return "".join(p.read_text() for p in (project / "results/logs/train").rglob("*.log"))
+
+
+def assert_same_run(project: Path, reference: Path) -> None:
+    history = pd.read_csv(project / RUN / "history.csv")
+    expected = pd.read_csv(reference / RUN / "history.csv")
+    # The seconds column is wall time; epochs and losses must be bit-identical.
+    pd.testing.assert_frame_equal(history[["epoch", "loss"]], expected[["epoch", "loss"]])
+    weights = keras.saving.load_model(project / RUN / "model.keras").get_weights()
+    expected_weights = keras.saving.load_model(reference / RUN / "model.keras").get_weights()
+    for got, want in zip(weights, expected_weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_sigkill_then_rerun_resumes_from_the_checkpoint(reference, tmp_path):
+    project = copy_project(tmp_path / "project")
+    configure(project, SLOW)
+    code, output, killed_after = signal_training(
+        project, signal.SIGKILL, 12, "--resources", "gpu=1"
+    )
+    assert code != 0, output
+    assert (project / CHECKPOINT).exists()
+    assert not (project / RUN / "history.csv").exists()
+
+    snakemake(project, "--resources", "gpu=1", "--rerun-incomplete")
+    log = (project / LOG).read_text()
+    resumed = int(re.search(r"resumed from checkpoint \S+ at epoch (\d+)", log).group(1))
+    assert resumed % 5 == 0 and killed_after - 5 < resumed <= killed_after
+    assert f"epoch {resumed}/40" not in log  # the epochs before the checkpoint did not rerun
+    assert_same_run(project, reference)
+    assert not (project / CHECKPOINT).exists()  # removed once the run completed
+    assert json.loads((project / RUN / "run.json").read_text())["resumed_from_epoch"] == resumed
+
+
+def test_sigterm_checkpoints_at_once_and_the_retry_resumes(reference, tmp_path):
+    project = copy_project(tmp_path / "project")
+    configure(project, {**SLOW, "train": {**SLOW["train"], "keep_checkpoints": True}})
+    code, output, sent_after = signal_training(
+        project, signal.SIGTERM, 12, "--resources", "gpu=1", "--retries", "1"
+    )
+    assert code == 0, output
+    log = (project / LOG).read_text()
+    resumed = int(re.search(r"resumed from checkpoint \S+ at epoch (\d+)", log).group(1))
+    # The checkpoint was written when SIGTERM arrived, not at the last multiple of 5.
+    assert sent_after <= resumed <= sent_after + 2
+    assert_same_run(project, reference)
+    assert (project / CHECKPOINT).exists()  # keep_checkpoints: true
+
+
+def test_changed_settings_never_resume_a_stale_checkpoint(reference, tmp_path):
+    project = copy_project(tmp_path / "project")
+    configure(project, {**SLOW, "train": {**SLOW["train"], "learning_rate": 0.002}})
+    (project / CHECKPOINT).parent.mkdir(parents=True)
+    # A checkpoint from the reference's settings (other learning rate) is in the way.
+    (project / CHECKPOINT).write_bytes(b"not even a checkpoint")
+    snakemake(project, "--resources", "gpu=1")
+    log = (project / LOG).read_text()
+    assert "ignoring unreadable checkpoint" in log
+    assert "resumed" not in log
+
+
+def test_training_refuses_a_corrupted_data_file(tmp_path):
+    project = copy_project(tmp_path / "project")
+    snakemake(project, "--resources", "gpu=1", "--until", "generate_data")
+    (data_file,) = (project / "data").glob("*.h5")
+    data_file.write_bytes(data_file.read_bytes()[:5000])  # bytes chopped off
+    result = snakemake(project, "--resources", "gpu=1", check=False)
+    assert result.returncode != 0
+    log = train_logs(project)
+    assert f"data file {data_file.relative_to(project)}: not a readable HDF5 data file" in log
+
+
+def test_training_refuses_data_generated_with_other_settings(tmp_path):
+    project = copy_project(tmp_path / "project")
+    snakemake(project, "--resources", "gpu=1", "--until", "generate_data")
+    (data_file,) = (project / "data").glob("*.h5")
+    with h5py.File(data_file) as h5:
+        settings = DataSettings.from_attrs(dict(h5.attrs))
+    write_dataset(DataSettings(**{**settings.as_attrs(), "noise_std": 0.3}), data_file)
+    result = snakemake(project, "--resources", "gpu=1", check=False)
+    assert result.returncode != 0
+    log = train_logs(project)
+    assert "generated with other settings than the config: noise_std=0.3 (config: 0.1)" in log
+
+
+def test_diverged_runs_are_recorded_and_the_pipeline_completes(tmp_path):
+    project = copy_project(tmp_path / "project")
+    # A learning rate this large blows the read-out weights up to inf within an epoch or two.
+    configure(project, {"train": {"learning_rate": 1.0e20}})
+    snakemake(project, "--resources", "gpu=1")
+    metrics = pd.read_csv(project / "results/metrics.csv")
+    assert set(metrics.status) == {"diverged"}
+    assert metrics.final_loss.isna().all()
+    summary = pd.read_csv(project / "results/summary.csv")
+    assert list(summary.n_diverged) == [2, 2]
+    run = json.loads((project / "results/runs/gru/seed_1/run.json").read_text())
+    assert run["status"] == "diverged" and run["final_loss"] is None
+    assert (project / "results/figures/loss_curves.png").stat().st_size > 1000
+    history = pd.read_csv(project / "results/runs/gru/seed_1/history.csv")
+    assert not np.isfinite(history.loss.iloc[-1]) and len(history) < 4
+
+
+def test_on_nan_fail_fails_the_job(tmp_path):
+    project = copy_project(tmp_path / "project")
+    configure(project, {"cells": ["gru"], "seeds": [0], "train": {"learning_rate": 1.0e20}})
+    configure(project, {"train": {"on_nan": "fail"}})
+    result = snakemake(project, "--resources", "gpu=1", check=False)
+    assert result.returncode != 0
+    log = (project / "results/logs/train/gru/seed_0.log").read_text()
+    assert "failed (train.on_nan: fail): gru seed 0: loss" in log
+    assert not (project / "results/metrics.csv").exists()
+
+
+def test_aggregation_refuses_runs_with_different_settings(project_copy):
+    configure(project_copy, {"train": {"epochs": 5}})
+    # Retrain one run only, ignoring the params change elsewhere: the runs now disagree.
+    result = snakemake(
+        project_copy,
+        "--resources",
+        "gpu=1",
+        "--rerun-triggers",
+        "mtime",
+        "--forcerun",
+        "results/runs/gru/seed_0/run.json",
+        check=False,
+    )
+    assert result.returncode != 0
+    log = (project_copy / "results/logs/aggregate.log").read_text()
+    assert "not trained on the same settings (settings_hash)" in log
+    assert re.search(r"\w+: gru/seed_0\.", log)
+
+
+def test_run_records_provenance(finished_project):
+    run = json.loads((finished_project / "results/runs/lstm/seed_0/run.json").read_text())
+    assert run["status"] == "completed"
+    assert len(run["settings_hash"]) == 16
+    assert len(run["data"]["sha256"]) == 64
+    assert run["host"] and run["device"] == "CPU"
+    assert {"python", "numpy", "tensorflow", "keras", "h5py", "cuda", "cudnn"} <= set(
+        run["versions"]
+    )
+    assert "git_commit" in run  # None here: the test project is not a git checkout
+    (other,) = {
+        json.loads(p.read_text())["data"]["sha256"]
+        for p in (finished_project / "results/runs").rglob("run.json")
+    }
+    assert other == run["data"]["sha256"]
