@@ -62,3 +62,31 @@ def test_center_is_geometric_mean_with_band_around_it():
     np.testing.assert_allclose(center, [2.5, 25.0])
     assert np.all(low < center) and np.all(center < high)
     assert center_and_band(curves[:1], "ci95", log_y=True)[1] is None  # one seed: no band
+
+
+def test_diverged_runs_are_marked_and_left_out_of_the_mean(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    histories, _ = fake_histories()
+    histories[("gru", 2)].loc[30:, "loss"] = np.nan  # diverged at epoch 31
+    metrics = pd.DataFrame(
+        {
+            "cell": ["lstm"] * 3 + ["gru"] * 3,
+            "seed": [0, 1, 2] * 2,
+            "status": ["completed"] * 5 + ["diverged"],
+            "params": [1169] * 3 + [929] * 3,
+        }
+    )
+    plot_loss_curves(histories, metrics, [tmp_path / "f.png"], PlotSettings(dpi=40))
+    ax = captured["fig"].axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[1] == "GRU (geometric mean, n=3, 1 diverged (x), 929 params)"
+    crosses = [line for line in ax.get_lines() if line.get_marker() == "x"]
+    assert len(crosses) == 1 and crosses[0].get_xdata()[0] == 30
+    gru_mean = next(line for line in ax.get_lines() if line.get_label() == labels[1])
+    np.testing.assert_allclose(
+        gru_mean.get_ydata(),
+        np.sqrt(histories[("gru", 0)].loss * histories[("gru", 1)].loss),
+    )
