@@ -30,7 +30,7 @@ import json, sys
 sys.path.insert(0, {workflow!r})
 from rnn_cell_bench.data import DataSettings, make_arrays
 from rnn_cell_bench.training import TrainSettings, configure_threads, train
-configure_threads(1)
+configure_threads(int(sys.argv[4]))
 data = DataSettings(**json.loads(sys.argv[1]))
 data = DataSettings.from_attrs(data.as_attrs())
 inputs, targets, _, _ = make_arrays(data)
@@ -40,11 +40,11 @@ print(json.dumps(result.losses))
 """
 
 
-def train_in_new_process(cell: str, seed: int) -> list[float]:
+def train_in_new_process(cell: str, seed: int, threads: int = 1) -> list[float]:
     script = TRAIN_IN_A_NEW_PROCESS.format(workflow=str(REPO / "workflow"))
     settings = json.dumps(TINY.as_attrs())
     output = subprocess.run(
-        [sys.executable, "-c", script, settings, cell, str(seed)],
+        [sys.executable, "-c", script, settings, cell, str(seed), str(threads)],
         capture_output=True,
         text=True,
         check=True,
@@ -79,6 +79,12 @@ def test_same_seed_same_history_in_separate_processes(cell):
     assert len(first) == 15
     assert first == second  # bit-for-bit on the CPU
     assert first != other_seed
+
+
+def test_thread_count_does_not_change_the_history():
+    assert train_in_new_process("gru", seed=3, threads=1) == train_in_new_process(
+        "gru", seed=3, threads=2
+    )
 
 
 def test_clip_modes_map_to_keras_options():
