@@ -13,7 +13,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
-PROJECT_FILES = ("Snakefile", "config.yaml", "workflow", "envs")
+PROJECT_FILES = ("Snakefile", "config.yaml", "workflow", "envs", "profiles")
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 sys.path.insert(0, str(REPO / "workflow"))

@@ -16,6 +16,8 @@ rule train:
     resources:
         # One GPU per training job: with --resources gpu=1 locally they run one at a time.
         gpu=1,
+        # Minutes, for cluster schedulers: enough for the configured epochs and data size.
+        runtime=train_runtime_minutes(),
     params:
         settings=vars(TRAIN_SETTINGS),
         data_settings=DATA_SETTINGS.as_attrs(),
