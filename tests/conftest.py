@@ -60,6 +60,26 @@ def planned_jobs(project: Path, *args: str) -> dict[str, int]:
     return {rule: int(count) for rule, count in counts.items()}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels():
+    """Compile the fused engine's kernels once, into the package's numba cache, which
+    copy_project carries into every test project."""
+    import numpy as np
+
+    from rnn_cell_bench.fused import loss_and_gradients
+    from rnn_cell_bench.models import GATES
+
+    for cell, gates in GATES.items():
+        weights = [
+            np.zeros((1, gates * 4)),
+            np.zeros((4, gates * 4)),
+            np.zeros(gates * 4 if cell == "lstm" else (2, gates * 4)),
+            np.zeros((4, 1)),
+            np.zeros(1),
+        ]
+        loss_and_gradients(cell, np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), weights)
+
+
 @pytest.fixture(scope="session")
 def finished_project(tmp_path_factory) -> Path:
     """The tiny config run to completion once; tests copy it rather than change it."""

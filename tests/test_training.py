@@ -34,17 +34,19 @@ configure_threads(int(sys.argv[4]))
 data = DataSettings(**json.loads(sys.argv[1]))
 data = DataSettings.from_attrs(data.as_attrs())
 inputs, targets, _, _ = make_arrays(data)
-result = train(inputs, targets, sys.argv[2], int(sys.argv[3]), TrainSettings(epochs=15),
-               log=lambda line: None)
+result = train(inputs, targets, sys.argv[2], int(sys.argv[3]),
+               TrainSettings(epochs=15, engine=sys.argv[5]), log=lambda line: None)
 print(json.dumps(result.losses))
 """
 
 
-def train_in_new_process(cell: str, seed: int, threads: int = 1) -> list[float]:
+def train_in_new_process(
+    cell: str, seed: int, threads: int = 1, engine: str = "keras"
+) -> list[float]:
     script = TRAIN_IN_A_NEW_PROCESS.format(workflow=str(REPO / "workflow"))
     settings = json.dumps(TINY.as_attrs())
     output = subprocess.run(
-        [sys.executable, "-c", script, settings, cell, str(seed), str(threads)],
+        [sys.executable, "-c", script, settings, cell, str(seed), str(threads), engine],
         capture_output=True,
         text=True,
         check=True,
@@ -52,8 +54,9 @@ def train_in_new_process(cell: str, seed: int, threads: int = 1) -> list[float]:
     return json.loads(output.strip().splitlines()[-1])
 
 
+@pytest.mark.parametrize("engine", ["keras", "fused"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_loss_falls_on_tiny_data(cell):
+def test_loss_falls_on_tiny_data(cell, engine):
     inputs, targets, _, _ = make_arrays(TINY)
     lines = []
     result = train(
@@ -61,7 +64,7 @@ def test_loss_falls_on_tiny_data(cell):
         targets,
         cell,
         seed=0,
-        settings=TrainSettings(epochs=40, learning_rate=0.01),
+        settings=TrainSettings(epochs=40, learning_rate=0.01, engine=engine),
         log=lines.append,
         log_every=10,
     )
@@ -71,19 +74,21 @@ def test_loss_falls_on_tiny_data(cell):
     assert "s/epoch  ETA" in lines[0]
 
 
+@pytest.mark.parametrize("engine", ["keras", "fused"])
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_same_seed_same_history_in_separate_processes(cell):
-    first = train_in_new_process(cell, seed=7)
-    second = train_in_new_process(cell, seed=7)
-    other_seed = train_in_new_process(cell, seed=8)
+def test_same_seed_same_history_in_separate_processes(cell, engine):
+    first = train_in_new_process(cell, seed=7, engine=engine)
+    second = train_in_new_process(cell, seed=7, engine=engine)
+    other_seed = train_in_new_process(cell, seed=8, engine=engine)
     assert len(first) == 15
     assert first == second  # bit-for-bit on the CPU
     assert first != other_seed
 
 
-def test_thread_count_does_not_change_the_history():
-    assert train_in_new_process("gru", seed=3, threads=1) == train_in_new_process(
-        "gru", seed=3, threads=2
+@pytest.mark.parametrize("engine", ["keras", "fused"])
+def test_thread_count_does_not_change_the_history(engine):
+    assert train_in_new_process("gru", seed=3, threads=1, engine=engine) == train_in_new_process(
+        "gru", seed=3, threads=2, engine=engine
     )
 
 
@@ -101,10 +106,11 @@ def quiet(line):
     pass
 
 
+@pytest.mark.parametrize("engine", ["keras", "fused"])
 @pytest.mark.parametrize("clip", ["global", "per_variable"])
-def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip):
+def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip, engine):
     inputs, targets, _, _ = make_arrays(TINY)
-    settings = TrainSettings(epochs=20, learning_rate=0.01, clip=clip)
+    settings = TrainSettings(epochs=20, learning_rate=0.01, clip=clip, engine=engine)
     reference = train(inputs, targets, "gru", 1, settings, log=quiet)
 
     fingerprint = run_fingerprint("gru", 1, settings, "data-sha")
@@ -148,12 +154,12 @@ def test_fingerprint_ignores_only_the_epoch_count():
     assert base != run_fingerprint("lstm", 0, TrainSettings(epochs=10, clip="per_variable"), "sha")
 
 
-def test_nan_loss_stops_the_run_as_diverged():
+@pytest.mark.parametrize("engine", ["keras", "fused"])
+def test_nan_loss_stops_the_run_as_diverged(engine):
     inputs, targets, _, _ = make_arrays(TINY)
     lines = []
-    result = train(
-        inputs, targets, "lstm", 0, TrainSettings(epochs=10, learning_rate=1e20), log=lines.append
-    )
+    settings = TrainSettings(epochs=10, learning_rate=1e20, engine=engine)
+    result = train(inputs, targets, "lstm", 0, settings, log=lines.append)
     assert result.status == STATUS_DIVERGED
     assert len(result.losses) < 10 and not np.isfinite(result.losses[-1])
     assert "diverged" in lines[-1]

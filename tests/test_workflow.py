@@ -43,6 +43,7 @@ def test_full_run_writes_every_output(finished_project):
         "volatility",
         "spikes",
         "sec_per_epoch",
+        "engine",
         "device",
     ]
     assert sorted(zip(metrics.cell, metrics.seed, strict=True)) == [
@@ -66,6 +67,7 @@ def test_full_run_writes_every_output(finished_project):
             assert list(history.epoch) == [1, 2, 3, 4]
             run = json.loads((run_dir / "run.json").read_text())
             assert (run["cell"], run["seed"], run["device"]) == (cell, seed, "CPU")
+            assert run["engine"] == "fused"  # auto, without a GPU
             assert run["settings"]["epochs"] == 4
             assert run["versions"]["tensorflow"]
             assert (run_dir / "model.keras").stat().st_size > 0

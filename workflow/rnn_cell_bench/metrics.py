@@ -32,6 +32,7 @@ METRIC_COLUMNS = (
     "volatility",
     "spikes",
     "sec_per_epoch",
+    "engine",
     "device",
 )
 
@@ -74,6 +75,7 @@ def run_metrics(run: dict, history: pd.DataFrame) -> dict:
         "volatility": volatility(finite) if len(finite) > 1 else math.nan,
         "spikes": spike_count(finite) if len(finite) > 1 else 0,
         "sec_per_epoch": float(run["sec_per_epoch"]),
+        "engine": run.get("engine", "keras"),
         "device": run["device"],
     }
 

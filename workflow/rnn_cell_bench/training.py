@@ -24,6 +24,7 @@ import numpy as np
 from rnn_cell_bench.models import build_model, expected_params
 
 CLIP_MODES = ("global", "per_variable")
+ENGINES = ("keras", "fused", "auto")
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class TrainSettings:
     learning_rate: float = 0.001
     clipnorm: float = 1.0
     clip: str = "global"
+    engine: str = "auto"
 
     @classmethod
     def from_config(cls, config: dict) -> TrainSettings:
@@ -45,6 +47,7 @@ class TrainSettings:
             learning_rate=float(train["learning_rate"]),
             clipnorm=float(train["clipnorm"]),
             clip=str(train["clip"]),
+            engine=str(train["engine"]),
         )
 
 
@@ -68,6 +71,7 @@ class RunResult:
     seconds: list[float] = field(default_factory=list)
     status: str = STATUS_COMPLETED
     resumed_from: int = 0  # epochs taken from a checkpoint
+    engine: str = "keras"
 
     @property
     def sec_per_epoch(self) -> float:
@@ -90,12 +94,20 @@ class Checkpointer:
         self.fingerprint = fingerprint
         self.log = log
 
-    def save(self, model, losses: list[float], seconds: list[float]) -> None:
-        arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
-        for i, variable in enumerate(model.optimizer.variables):
-            arrays[f"optimizer_{i}"] = np.asarray(variable.numpy())
+    def save(
+        self, weights: list, optimizer_state: list, losses: list[float], seconds: list[float]
+    ) -> None:
+        arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
+        for i, variable in enumerate(optimizer_state):
+            arrays[f"optimizer_{i}"] = np.asarray(variable)
         rng_state = pickle.dumps({"python": random.getstate(), "numpy": np.random.get_state()})
-        meta = {"fingerprint": self.fingerprint, "epoch": len(losses), "format": 1}
+        meta = {
+            "fingerprint": self.fingerprint,
+            "epoch": len(losses),
+            "format": 1,
+            "weights": len(weights),
+            "optimizer": len(optimizer_state),
+        }
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         with open(tmp, "wb") as handle:
@@ -128,29 +140,40 @@ class Checkpointer:
         content["meta"] = meta
         return content
 
-    def restore(self, model, content: dict) -> tuple[list[float], list[float]]:
-        """Put weights, optimizer state and RNG state back; returns the history so far."""
-        weights = [content[f"weight_{i}"] for i in range(len(model.get_weights()))]
-        model.set_weights(weights)
-        optimizer = model.optimizer
-        optimizer.build(model.trainable_variables)
-        for i, variable in enumerate(optimizer.variables):
-            variable.assign(content[f"optimizer_{i}"])
+    @staticmethod
+    def restore(content: dict) -> tuple[list, list, list[float], list[float]]:
+        """Weights, optimizer state and history so far; puts the RNG state back."""
+        meta = content["meta"]
+        weights = [content[f"weight_{i}"] for i in range(meta["weights"])]
+        optimizer_state = [content[f"optimizer_{i}"] for i in range(meta["optimizer"])]
         state = pickle.loads(content["rng"].tobytes())
         random.setstate(state["python"])
         np.random.set_state(state["numpy"])
-        return content["losses"].tolist(), content["seconds"].tolist()
+        return weights, optimizer_state, content["losses"].tolist(), content["seconds"].tolist()
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
 
 def configure_threads(threads: int) -> None:
-    """Pin TensorFlow's thread pools; must run before TensorFlow executes any op."""
+    """Pin TensorFlow's and numba's thread pools; must run before TensorFlow executes any op."""
+    import numba
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+
+
+def resolve_engine(engine: str) -> str:
+    """``auto``: Keras (cuDNN) where TensorFlow sees a GPU, the fused engine otherwise."""
+    if engine not in ENGINES:
+        raise ValueError(f"train.engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    import tensorflow as tf
+
+    return "keras" if tf.config.list_physical_devices("GPU") else "fused"
 
 
 def make_optimizer(settings: TrainSettings):
@@ -187,6 +210,47 @@ def sigterm_requests_stop():
         signal.signal(signal.SIGTERM, previous)
 
 
+class EpochMonitor:
+    """What happens after every epoch, whichever engine trains: timing, progress lines,
+    divergence, periodic checkpoints, and the checkpoint-and-exit on SIGTERM."""
+
+    def __init__(self, result, cell, seed, settings, log, log_every, checkpointer, on_nan, stop):
+        self.result, self.cell, self.seed, self.settings = result, cell, seed, settings
+        self.log, self.log_every = log, log_every
+        self.checkpointer, self.on_nan, self.stop_requested = checkpointer, on_nan, stop
+
+    def end_epoch(self, loss: float, seconds: float, snapshot: Callable[[], tuple]) -> bool:
+        """Record one epoch; returns False when training must stop (divergence).
+
+        ``snapshot()`` returns (weights, optimizer state) for a checkpoint.
+        """
+        result, epochs = self.result, self.settings.epochs
+        result.seconds.append(seconds)
+        result.losses.append(loss)
+        done = len(result.losses)
+        if not math.isfinite(loss):
+            self.log(f"epoch {done}/{epochs}  loss {loss}: diverged")
+            if self.on_nan == "fail":
+                raise TrainingDiverged(f"{self.cell} seed {self.seed}: loss {loss} at epoch {done}")
+            result.status = STATUS_DIVERGED
+            return False
+        if done % self.log_every == 0 or done == epochs:
+            pace = result.sec_per_epoch
+            self.log(
+                f"epoch {done}/{epochs}  loss {loss:.6g}  {pace:.3f} s/epoch  "
+                f"ETA {format_duration(pace * (epochs - done))}"
+            )
+        if self.checkpointer is None or done == epochs:
+            return True
+        if self.stop_requested.is_set():
+            self.checkpointer.save(*snapshot(), result.losses, result.seconds)
+            self.log(f"SIGTERM: saved checkpoint at epoch {done}, exiting to be retried")
+            raise TrainingInterrupted(f"stopped by SIGTERM after epoch {done}")
+        if done % self.checkpointer.every == 0:
+            self.checkpointer.save(*snapshot(), result.losses, result.seconds)
+        return True
+
+
 def train(
     inputs: np.ndarray,
     targets: np.ndarray,
@@ -200,9 +264,10 @@ def train(
 ) -> RunResult:
     """Train ``cell`` on the whole data set as one batch, one optimizer step per epoch.
 
-    With a ``checkpointer``, resumes from its checkpoint when there is one, saves one every
-    ``checkpointer.every`` epochs, and on SIGTERM saves one and raises
-    :class:`TrainingInterrupted`. A NaN or inf loss ends the run as ``diverged``
+    The engine is ``settings.engine`` (``auto`` resolved by :func:`resolve_engine`); both start
+    from the same seeded Keras weights. With a ``checkpointer``, resumes from its checkpoint when
+    there is one, saves one every ``checkpointer.every`` epochs, and on SIGTERM saves one and
+    raises :class:`TrainingInterrupted`. A NaN or inf loss ends the run as ``diverged``
     (``on_nan="stop_run"``) or raises :class:`TrainingDiverged` (``on_nan="fail"``).
     """
     import keras
@@ -210,65 +275,95 @@ def train(
 
     if on_nan not in ON_NAN:
         raise ValueError(f"train.on_nan must be one of {ON_NAN}, got {on_nan!r}")
+    engine = resolve_engine(settings.engine)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     model = build_model(cell, settings.units, seed, input_dim=inputs.shape[-1])
     model.compile(optimizer=make_optimizer(settings), loss="mse")
-    result = RunResult(model=model)
+    result = RunResult(model=model, engine=engine)
     content = checkpointer.load() if checkpointer else None
     if content is not None and content["meta"]["epoch"] > settings.epochs:
         log(f"ignoring checkpoint {checkpointer.path}: it is past epoch {settings.epochs}")
         content = None
+    restored = None
     if content is not None:
-        result.losses, result.seconds = checkpointer.restore(model, content)
+        *restored, result.losses, result.seconds = Checkpointer.restore(content)
         result.resumed_from = len(result.losses)
         log(f"resumed from checkpoint {checkpointer.path} at epoch {result.resumed_from}")
 
     with sigterm_requests_stop() as stop_requested:
-
-        class EpochEnd(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                result.seconds.append(time.perf_counter() - self.started)
-                loss = float(logs["loss"])
-                result.losses.append(loss)
-                done = epoch + 1
-                if not math.isfinite(loss):
-                    log(f"epoch {done}/{settings.epochs}  loss {loss}: diverged")
-                    if on_nan == "fail":
-                        raise TrainingDiverged(f"{cell} seed {seed}: loss {loss} at epoch {done}")
-                    result.status = STATUS_DIVERGED
-                    self.model.stop_training = True
-                    return
-                if done % log_every == 0 or done == settings.epochs:
-                    pace = result.sec_per_epoch
-                    log(
-                        f"epoch {done}/{settings.epochs}  loss {loss:.6g}  {pace:.3f} s/epoch  "
-                        f"ETA {format_duration(pace * (settings.epochs - done))}"
-                    )
-                if checkpointer is None or done == settings.epochs:
-                    return
-                if stop_requested.is_set():
-                    checkpointer.save(self.model, result.losses, result.seconds)
-                    log(f"SIGTERM: saved checkpoint at epoch {done}, exiting to be retried")
-                    raise TrainingInterrupted(f"stopped by SIGTERM after epoch {done}")
-                if done % checkpointer.every == 0:
-                    checkpointer.save(self.model, result.losses, result.seconds)
-
-        if result.resumed_from < settings.epochs:
-            model.fit(
-                inputs,
-                targets,
-                batch_size=len(inputs),  # the whole data set is one batch
-                epochs=settings.epochs,
-                initial_epoch=result.resumed_from,
-                shuffle=False,
-                verbose=0,
-                callbacks=[EpochEnd()],
-            )
+        monitor = EpochMonitor(
+            result, cell, seed, settings, log, log_every, checkpointer, on_nan, stop_requested
+        )
+        if engine == "fused":
+            _train_fused(inputs, targets, cell, settings, model, restored, monitor)
+        else:
+            _train_keras(inputs, targets, settings, model, restored, monitor)
     return result
+
+
+def _train_keras(inputs, targets, settings, model, restored, monitor: EpochMonitor) -> None:
+    import keras
+
+    optimizer = model.optimizer
+    if restored is not None:
+        weights, optimizer_state = restored
+        model.set_weights(weights)
+        optimizer.build(model.trainable_variables)
+        for variable, value in zip(optimizer.variables, optimizer_state, strict=True):
+            variable.assign(value)
+
+    def snapshot():
+        return model.get_weights(), [np.asarray(v.numpy()) for v in optimizer.variables]
+
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self.started
+            if not monitor.end_epoch(float(logs["loss"]), seconds, snapshot):
+                self.model.stop_training = True
+
+    start = monitor.result.resumed_from
+    if start < settings.epochs:
+        model.fit(
+            inputs,
+            targets,
+            batch_size=len(inputs),  # the whole data set is one batch
+            epochs=settings.epochs,
+            initial_epoch=start,
+            shuffle=False,
+            verbose=0,
+            callbacks=[EpochEnd()],
+        )
+
+
+def _train_fused(inputs, targets, cell, settings, model, restored, monitor) -> None:
+    from rnn_cell_bench.fused import FusedAdam, loss_and_gradients
+
+    weights = [np.array(w, dtype=np.float32) for w in model.get_weights()]
+    adam = FusedAdam(
+        [w.shape for w in weights], settings.learning_rate, settings.clipnorm, settings.clip
+    )
+    if restored is not None:
+        weights = [np.array(w, dtype=np.float32) for w in restored[0]]
+        adam.load_state(restored[1])
+
+    def snapshot():
+        return weights, adam.state()
+
+    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+    targets = np.ascontiguousarray(targets, dtype=np.float32)
+    for _ in range(monitor.result.resumed_from, settings.epochs):
+        started = time.perf_counter()
+        # Like Keras, the loss reported for an epoch is the one before its update.
+        loss, grads = loss_and_gradients(cell, inputs, targets, weights)
+        if math.isfinite(loss):
+            adam.apply(grads, weights)
+        if not monitor.end_epoch(loss, time.perf_counter() - started, snapshot):
+            break
+    model.set_weights(weights)  # the trained model is saved in Keras format either way
 
 
 def device_name() -> str:
@@ -285,6 +380,7 @@ def device_name() -> str:
 def library_versions() -> dict[str, str]:
     import h5py
     import keras
+    import numba
     import pandas
     import tensorflow as tf
 
@@ -297,6 +393,7 @@ def library_versions() -> dict[str, str]:
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
         "h5py": h5py.__version__,
+        "numba": numba.__version__,
         "pandas": pandas.__version__,
         "cuda": str(build.get("cuda_version", "none")),
         "cudnn": str(build.get("cudnn_version", "none")),
@@ -310,15 +407,19 @@ def settings_hash(settings: TrainSettings) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def run_fingerprint(cell: str, seed: int, settings: TrainSettings, data_sha256: str) -> str:
+def run_fingerprint(
+    cell: str, seed: int, settings: TrainSettings, data_sha256: str, engine: str | None = None
+) -> str:
     """What a checkpoint must match to be resumed: everything but the number of epochs, since
-    the first N epochs of a longer run are the same as those of a shorter one."""
+    the first N epochs of a longer run are the same as those of a shorter one. ``engine`` is
+    the resolved engine (``auto`` may resolve differently on another node)."""
     canonical = json.dumps(
         {
             "cell": cell,
             "seed": seed,
             "data_sha256": data_sha256,
             "settings": {**asdict(settings), "epochs": None},
+            "engine": engine or settings.engine,
         },
         sort_keys=True,
     )
@@ -371,6 +472,7 @@ def run_record(
         "sec_per_epoch": result.sec_per_epoch,
         "total_seconds": float(sum(result.seconds)),
         "resumed_from_epoch": result.resumed_from,
+        "engine": result.engine,
         "device": device_name(),
         "threads": threads,
         "host": platform.node(),

@@ -1,5 +1,6 @@
 """Snakemake adapter: train one cell for one seed and write history, model and run record."""
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from rnn_cell_bench.training import (
     TrainingInterrupted,
     TrainSettings,
     configure_threads,
+    resolve_engine,
     run_fingerprint,
     run_record,
     train,
@@ -45,15 +47,16 @@ def main(
         print(f"error: {error}", flush=True)
         return 2
     data_sha256 = file_sha256(data_path)
+    engine = resolve_engine(settings.engine)
     print(
-        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape}: "
-        f"{settings}",
+        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape} "
+        f"with the {engine} engine: {settings}",
         flush=True,
     )
     checkpointer = Checkpointer(
         checkpoint_path,
         every=options["checkpoint_every"],
-        fingerprint=run_fingerprint(cell, seed, settings, data_sha256),
+        fingerprint=run_fingerprint(cell, seed, settings, data_sha256, engine),
     )
     try:
         result = train(
@@ -61,7 +64,7 @@ def main(
             targets,
             cell,
             seed,
-            settings,
+            dataclasses.replace(settings, engine=engine),
             log_every=options["log_every"],
             checkpointer=checkpointer,
             on_nan=options["on_nan"],
