@@ -98,3 +98,16 @@ def test_pipeline_metrics_agree_between_engines(finished_project, tmp_path):
     np.testing.assert_allclose(
         fused_metrics.volatility, keras_metrics.volatility, rtol=1e-2, atol=1e-6
     )
+
+
+def test_a_fused_run_saves_a_complete_keras_model(arrays, tmp_path):
+    result = train(*arrays, "gru", 0, TrainSettings(epochs=5, engine="fused"), log=print)
+    result.model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert int(loaded.optimizer.iterations.numpy()) == 5
+    for got, want in zip(loaded.get_weights(), result.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(
+        loaded.optimizer._velocities[1].numpy(), result.model.optimizer._velocities[1].numpy()
+    )
+    assert np.any(loaded.optimizer._velocities[1].numpy() != 0)

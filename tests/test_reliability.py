@@ -27,8 +27,21 @@ SLOW = {
     "task": {"horizon": 20},
     "cells": ["lstm"],
     "seeds": [0],
-    "train": {"epochs": 40, "checkpoint_every": 5, "log_every": 1, "threads": 1},
+    "train": {
+        "epochs": 40,
+        "checkpoint_every": 5,
+        "log_every": 1,
+        "threads": 1,
+        "engine": "keras",
+    },
 }
+# The same for the fused engine, which needs the full data size to be as slow (~0.3 s).
+SLOW_FUSED = {
+    **SLOW,
+    "data": {"n_sequences": 40, "n_steps": 20000, "periods": [250, 1100]},
+    "train": {**SLOW["train"], "engine": "fused"},
+}
+SLOW_CONFIGS = {"keras": SLOW, "fused": SLOW_FUSED}
 RUN = Path("results/runs/lstm/seed_0")
 LOG = Path("results/logs/train/lstm/seed_0.log")
 CHECKPOINT = Path("results/checkpoints/lstm/seed_0.npz")
@@ -43,12 +56,19 @@ def configure(project: Path, overrides: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    """The slow config run without interruption."""
-    project = copy_project(tmp_path_factory.mktemp("reference") / "project")
-    configure(project, SLOW)
-    snakemake(project, "--resources", "gpu=1")
-    return project
+def references(tmp_path_factory):
+    """The slow configs run without interruption, one project per engine (made on demand)."""
+    made = {}
+
+    def reference(engine: str) -> Path:
+        if engine not in made:
+            project = copy_project(tmp_path_factory.mktemp(f"reference_{engine}") / "project")
+            configure(project, SLOW_CONFIGS[engine])
+            snakemake(project, "--resources", "gpu=1")
+            made[engine] = project
+        return made[engine]
+
+    return reference
 
 
 def signal_training(project: Path, signum: int, at_epoch: int, *args: str):
@@ -95,9 +115,11 @@ def assert_same_run(project: Path, reference: Path) -> None:
         np.testing.assert_array_equal(got, want)
 
 
-def test_sigkill_then_rerun_resumes_from_the_checkpoint(reference, tmp_path):
+@pytest.mark.parametrize("engine", ["keras", "fused"])
+def test_sigkill_then_rerun_resumes_from_the_checkpoint(references, tmp_path, engine):
+    reference = references(engine)
     project = copy_project(tmp_path / "project")
-    configure(project, SLOW)
+    configure(project, SLOW_CONFIGS[engine])
     code, output, killed_after = signal_training(
         project, signal.SIGKILL, 12, "--resources", "gpu=1"
     )
@@ -115,7 +137,8 @@ def test_sigkill_then_rerun_resumes_from_the_checkpoint(reference, tmp_path):
     assert json.loads((project / RUN / "run.json").read_text())["resumed_from_epoch"] == resumed
 
 
-def test_sigterm_checkpoints_at_once_and_the_retry_resumes(reference, tmp_path):
+def test_sigterm_checkpoints_at_once_and_the_retry_resumes(references, tmp_path):
+    reference = references("keras")
     project = copy_project(tmp_path / "project")
     configure(project, {**SLOW, "train": {**SLOW["train"], "keep_checkpoints": True}})
     code, output, sent_after = signal_training(
@@ -130,7 +153,7 @@ def test_sigterm_checkpoints_at_once_and_the_retry_resumes(reference, tmp_path):
     assert (project / CHECKPOINT).exists()  # keep_checkpoints: true
 
 
-def test_changed_settings_never_resume_a_stale_checkpoint(reference, tmp_path):
+def test_changed_settings_never_resume_a_stale_checkpoint(tmp_path):
     project = copy_project(tmp_path / "project")
     configure(project, {**SLOW, "train": {**SLOW["train"], "learning_rate": 0.002}})
     (project / CHECKPOINT).parent.mkdir(parents=True)

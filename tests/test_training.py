@@ -30,26 +30,24 @@ import json, sys
 sys.path.insert(0, {workflow!r})
 from rnn_cell_bench.data import DataSettings, make_arrays
 from rnn_cell_bench.training import TrainSettings, configure_threads, train
-configure_threads(int(sys.argv[4]))
-data = DataSettings(**json.loads(sys.argv[1]))
-data = DataSettings.from_attrs(data.as_attrs())
-inputs, targets, _, _ = make_arrays(data)
-result = train(inputs, targets, sys.argv[2], int(sys.argv[3]),
-               TrainSettings(epochs=15, engine=sys.argv[5]), log=lambda line: None)
-print(json.dumps(result.losses))
+settings, engine, threads, runs = json.loads(sys.argv[1])
+configure_threads(threads)
+inputs, targets, _, _ = make_arrays(DataSettings.from_attrs(settings))
+histories = {{
+    f"{{cell}}/{{seed}}": train(inputs, targets, cell, seed,
+                              TrainSettings(epochs=15, engine=engine), log=lambda line: None).losses
+    for cell, seed in runs
+}}
+print(json.dumps(histories))
 """
 
 
-def train_in_new_process(
-    cell: str, seed: int, threads: int = 1, engine: str = "keras"
-) -> list[float]:
+def train_in_new_process(engine: str, threads: int, runs) -> dict[str, list[float]]:
+    """Loss histories of ``runs`` ((cell, seed) pairs) trained in a fresh Python process."""
     script = TRAIN_IN_A_NEW_PROCESS.format(workflow=str(REPO / "workflow"))
-    settings = json.dumps(TINY.as_attrs())
+    request = json.dumps([TINY.as_attrs(), engine, threads, runs])
     output = subprocess.run(
-        [sys.executable, "-c", script, settings, cell, str(seed), str(threads), engine],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-c", script, request], capture_output=True, text=True, check=True
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
@@ -75,21 +73,14 @@ def test_loss_falls_on_tiny_data(cell, engine):
 
 
 @pytest.mark.parametrize("engine", ["keras", "fused"])
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_same_seed_same_history_in_separate_processes(cell, engine):
-    first = train_in_new_process(cell, seed=7, engine=engine)
-    second = train_in_new_process(cell, seed=7, engine=engine)
-    other_seed = train_in_new_process(cell, seed=8, engine=engine)
-    assert len(first) == 15
-    assert first == second  # bit-for-bit on the CPU
-    assert first != other_seed
-
-
-@pytest.mark.parametrize("engine", ["keras", "fused"])
-def test_thread_count_does_not_change_the_history(engine):
-    assert train_in_new_process("gru", seed=3, threads=1, engine=engine) == train_in_new_process(
-        "gru", seed=3, threads=2, engine=engine
-    )
+def test_same_seed_same_history_in_separate_processes_and_thread_counts(engine):
+    runs = [("lstm", 7), ("gru", 7), ("lstm", 8), ("gru", 8)]
+    first = train_in_new_process(engine, threads=1, runs=runs)
+    second = train_in_new_process(engine, threads=2, runs=runs[:2])
+    for cell in ("lstm", "gru"):
+        assert len(first[f"{cell}/7"]) == 15
+        assert first[f"{cell}/7"] == second[f"{cell}/7"]  # bit for bit on the CPU
+        assert first[f"{cell}/7"] != first[f"{cell}/8"]
 
 
 def test_clip_modes_map_to_keras_options():

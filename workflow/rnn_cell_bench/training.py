@@ -363,7 +363,17 @@ def _train_fused(inputs, targets, cell, settings, model, restored, monitor) -> N
             adam.apply(grads, weights)
         if not monitor.end_epoch(loss, time.perf_counter() - started, snapshot):
             break
-    model.set_weights(weights)  # the trained model is saved in Keras format either way
+    # The trained model is saved in Keras format either way, with its Adam state.
+    model.set_weights(weights)
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)
+    optimizer.iterations.assign(adam.iterations)
+    for variables, values in (
+        (optimizer._momentums, adam.momentums),
+        (optimizer._velocities, adam.velocities),
+    ):
+        for variable, value in zip(variables, values, strict=True):
+            variable.assign(value)
 
 
 def device_name() -> str:
