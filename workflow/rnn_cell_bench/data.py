@@ -164,8 +164,7 @@ def read_dataset(
             missing = [name for name in DATASETS if name not in h5]
             if missing:
                 raise DataFileError(path, f"missing dataset(s): {', '.join(missing)}")
-            _check_attrs(path, attrs)
-            settings = DataSettings.from_attrs(attrs)
+            settings = _settings_from_attrs(path, attrs)
             shape = (settings.n_sequences, settings.n_steps, 1)
             for name in DATASETS:
                 dataset = h5[name]
@@ -198,7 +197,8 @@ def read_dataset(
     return inputs, targets, attrs
 
 
-def _check_attrs(path, attrs: dict) -> None:
+def _settings_from_attrs(path, attrs: dict) -> DataSettings:
+    """The generator settings a file's attributes record, once they are checked."""
     missing = [name for name in REQUIRED_ATTRS if name not in attrs]
     if missing:
         raise DataFileError(path, f"missing attribute(s): {', '.join(missing)}")
@@ -209,7 +209,7 @@ def _check_attrs(path, attrs: dict) -> None:
             f"(this version reads {FORMAT_VERSION}); regenerate the file",
         )
     try:
-        DataSettings.from_attrs(attrs)
+        return DataSettings.from_attrs(attrs)
     except (TypeError, ValueError) as error:
         raise DataFileError(path, f"malformed generator attributes ({error})") from error
 
