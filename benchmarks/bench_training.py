@@ -35,7 +35,9 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
 from rnn_cell_bench.data import DataSettings, make_arrays, write_dataset  # noqa: E402
-from rnn_cell_bench.training import TrainSettings, configure_threads, train  # noqa: E402
+from rnn_cell_bench.runtime import configure_threads  # noqa: E402
+from rnn_cell_bench.settings import TrainSettings  # noqa: E402
+from rnn_cell_bench.training import train  # noqa: E402
 
 ENGINES = ("keras-fit baseline", "keras", "fused")
 
@@ -150,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
 
     configure_threads(args.threads)
-    from rnn_cell_bench.training import device_name
+    from rnn_cell_bench.runtime import device_name
 
     cells = args.cells.split(",")
     engines = args.engines.split(",")

@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from rnn_cell_bench.metrics import (
-    check_comparable,
     run_metrics,
     spike_count,
     summarize,
@@ -146,31 +145,3 @@ def test_summary_counts_diverged_runs_and_leaves_them_out_of_the_statistics():
     assert summary.loc["lstm", "volatility_mean"] == pytest.approx(0.2)
     assert summary.loc["gru", "n_diverged"] == 2
     assert math.isnan(summary.loc["gru", "final_loss_mean"])
-
-
-def fake_run(cell, seed, sha="a" * 64, settings_hash="s1"):
-    return {"cell": cell, "seed": seed, "data": {"sha256": sha}, "settings_hash": settings_hash}
-
-
-def test_comparable_runs_pass():
-    check_comparable({f"{c}/seed_{s}": fake_run(c, s) for c in ("lstm", "gru") for s in (0, 1)})
-
-
-def test_runs_on_other_data_are_named():
-    runs = {"lstm/seed_0": fake_run("lstm", 0), "gru/seed_0": fake_run("gru", 0, sha="b" * 64)}
-    with pytest.raises(
-        ValueError, match=r"same data .*aaaaaaaaaaaa: lstm/seed_0; bbbbbbbbbbbb: gru/seed_0"
-    ):
-        check_comparable(runs)
-
-
-def test_runs_with_other_settings_are_named():
-    runs = {
-        "lstm/seed_0": fake_run("lstm", 0),
-        "lstm/seed_1": fake_run("lstm", 1, settings_hash="s2"),
-        "gru/seed_0": fake_run("gru", 0),
-    }
-    with pytest.raises(
-        ValueError, match=r"same settings .*s1: lstm/seed_0, gru/seed_0; s2: lstm/seed_1"
-    ):
-        check_comparable(runs)

@@ -8,7 +8,14 @@ import keras
 import numpy as np
 import pytest
 
-from rnn_cell_bench.models import build_model, cudnn_eligible, expected_params
+from rnn_cell_bench.models import (
+    INITIALIZERS,
+    build_model,
+    cudnn_eligible,
+    expected_params,
+    initial_weights,
+    initialize,
+)
 
 # The module, not the same-named function that keras.src.backend.tensorflow exports.
 keras_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
@@ -85,3 +92,42 @@ def test_initial_weights_depend_only_on_the_seed():
 def test_unknown_cell_is_refused():
     with pytest.raises(ValueError, match="unknown cell 'rnn'"):
         build_model("rnn", 16, seed=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_no_initial_tensor_is_a_rescaled_copy_of_another(cell):
+    """Seeds are independent replicates: across seeds 0..9 and every tensor of every run, no
+    random tensor is correlated with another over their shared prefix."""
+    tensors = [
+        (f"seed {seed} tensor {i}", w.ravel().astype(float))
+        for seed in range(10)
+        for i, w in enumerate(initial_weights(cell, 16, seed))
+        if i in (0, 1, 3)  # the random ones (biases are constants)
+    ]
+    for a in range(len(tensors)):
+        for b in range(a + 1, len(tensors)):
+            (name_a, x), (name_b, y) = tensors[a], tensors[b]
+            n = min(len(x), len(y))
+            correlation = np.corrcoef(x[:n], y[:n])[0, 1]
+            assert abs(correlation) < 0.9, (name_a, name_b, correlation)
+
+
+@pytest.mark.parametrize("name", INITIALIZERS)
+def test_initializers_follow_the_keras_distribution(name):
+    """Each initializer has the scale of Keras' initializer of that name (same formulas, own
+    random stream): compare moments over a large tensor."""
+    shape = (64, 256)
+    ours = initialize(name, shape, np.random.default_rng(0))
+    theirs = keras.initializers.get(name)(shape, dtype="float32").numpy()
+    assert ours.dtype == np.float32 and ours.shape == shape
+    assert ours.std() == pytest.approx(theirs.std(), rel=0.03)
+    if name == "orthogonal":
+        np.testing.assert_allclose(ours @ ours.T, np.eye(64), atol=1e-5)
+    else:  # uniform limits and the truncation at two standard deviations
+        assert np.abs(ours).max() == pytest.approx(np.abs(theirs).max(), rel=0.02)
+
+
+def test_keras_model_holds_the_initial_weights():
+    model = build_model("lstm", 8, seed=5)
+    for got, want in zip(model.get_weights(), initial_weights("lstm", 8, 5), strict=True):
+        np.testing.assert_array_equal(got, want)

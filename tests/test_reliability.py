@@ -20,6 +20,8 @@ import yaml
 from conftest import SNAKEMAKE, copy_project, snakemake
 
 from rnn_cell_bench.data import DataSettings, write_dataset
+from rnn_cell_bench.provenance import code_digest
+from rnn_cell_bench.runtime import device_name, resolve_engine
 
 # Long enough per epoch (~0.1 s on 2 cores) that a signal lands mid-run.
 SLOW = {
@@ -137,32 +139,98 @@ def test_sigkill_then_rerun_resumes_from_the_checkpoint(references, tmp_path, en
     assert json.loads((project / RUN / "run.json").read_text())["resumed_from_epoch"] == resumed
 
 
-def test_sigterm_checkpoints_at_once_and_the_retry_resumes(references, tmp_path):
-    reference = references("keras")
+@pytest.mark.parametrize("engine", ["keras", "fused"])
+def test_sigterm_checkpoints_at_once_and_the_retry_resumes(references, tmp_path, engine):
+    reference = references(engine)
     project = copy_project(tmp_path / "project")
-    configure(project, {**SLOW, "train": {**SLOW["train"], "keep_checkpoints": True}})
+    config = SLOW_CONFIGS[engine]
+    configure(project, {**config, "train": {**config["train"], "keep_checkpoints": True}})
     code, output, sent_after = signal_training(
         project, signal.SIGTERM, 12, "--resources", "gpu=1", "--retries", "1"
     )
     assert code == 0, output
     log = (project / LOG).read_text()
+    saved = int(re.search(r"SIGTERM: saved checkpoint at epoch (\d+)", log).group(1))
     resumed = int(re.search(r"resumed from checkpoint \S+ at epoch (\d+)", log).group(1))
-    # The checkpoint was written when SIGTERM arrived, not at the last multiple of 5.
-    assert sent_after <= resumed <= sent_after + 2
+    # The checkpoint holds the epoch in flight when SIGTERM arrived, not the last multiple of
+    # 5, and the retry starts right after it: no epoch is computed twice.
+    assert resumed == saved and sent_after <= saved <= sent_after + 1
+    after_resume = log.split("resumed from checkpoint", 1)[1]
+    first_epoch = int(re.search(r"^epoch (\d+)/", after_resume, re.MULTILINE).group(1))
+    assert first_epoch == resumed + 1
+    # Both attempts are in the log, the interrupted one first.
+    assert log.count("=== attempt") == 2
+    assert log.index("=== attempt 1") < log.index("SIGTERM") < log.index("=== attempt 2")
     assert_same_run(project, reference)
     assert (project / CHECKPOINT).exists()  # keep_checkpoints: true
 
 
-def test_changed_settings_never_resume_a_stale_checkpoint(tmp_path):
+def test_a_code_change_never_resumes_the_old_checkpoint(references, tmp_path):
+    reference = references("fused")
     project = copy_project(tmp_path / "project")
-    configure(project, {**SLOW, "train": {**SLOW["train"], "learning_rate": 0.002}})
-    (project / CHECKPOINT).parent.mkdir(parents=True)
-    # A checkpoint from the reference's settings (other learning rate) is in the way.
-    (project / CHECKPOINT).write_bytes(b"not even a checkpoint")
+    configure(project, SLOW_FUSED)
+    code, output, _ = signal_training(project, signal.SIGKILL, 12, "--resources", "gpu=1")
+    assert code != 0, output
+    assert (project / CHECKPOINT).exists()
+    models = project / "workflow/rnn_cell_bench/models.py"
+    models.write_text(models.read_text() + "\n# a change that keeps the numbers\n")
+    snakemake(project, "--resources", "gpu=1", "--rerun-incomplete")
+    log = (project / LOG).read_text()
+    assert f"ignoring checkpoint {CHECKPOINT}: it belongs to other settings, data or code" in log
+    assert "resumed" not in log
+    assert_same_run(project, reference)
+
+
+def test_a_checkpoint_of_other_settings_is_never_resumed(tmp_path):
+    """A real checkpoint of a shorter run is in place when the learning rate changes."""
+    project = copy_project(tmp_path / "project")
+    train = {**SLOW["train"], "epochs": 10, "keep_checkpoints": True, "engine": "fused"}
+    configure(project, {**SLOW, "train": train})
+    snakemake(project, "--resources", "gpu=1")
+    assert (project / CHECKPOINT).exists()
+    configure(project, {"train": {"epochs": 20, "learning_rate": 0.002}})
     snakemake(project, "--resources", "gpu=1")
     log = (project / LOG).read_text()
-    assert "ignoring unreadable checkpoint" in log
+    assert f"ignoring checkpoint {CHECKPOINT}: it belongs to other settings, data or code" in log
     assert "resumed" not in log
+    assert list(pd.read_csv(project / RUN / "history.csv").epoch) == list(range(1, 21))
+
+
+def test_a_planted_pickle_checkpoint_never_runs(tmp_path):
+    """Whoever can write into results/ must not be able to run code through a checkpoint."""
+    from test_checkpoints import planted_checkpoint
+
+    project = copy_project(tmp_path / "project")
+    configure(project, {"cells": ["lstm"], "seeds": [0]})
+    marker = tmp_path / "marker"
+    (project / CHECKPOINT).parent.mkdir(parents=True)
+    planted_checkpoint(project / CHECKPOINT, "any fingerprint", marker)
+    stale = project / CHECKPOINT.parent / f".{CHECKPOINT.name}.999999.tmp"
+    stale.write_bytes(b"left by a write that was killed")
+    snakemake(project, "--resources", "gpu=1")
+    assert not marker.exists()
+    log = (project / LOG).read_text()
+    assert f"ignoring unreadable checkpoint {CHECKPOINT}:" in log
+    assert "allow_pickle=False" in log
+    assert f"removed {stale.relative_to(project)}, left by an interrupted checkpoint write" in log
+    assert not stale.exists()
+    assert (project / RUN / "history.csv").exists()
+
+
+def test_a_short_run_needs_no_checkpoint_setting(tmp_path):
+    """Only train.epochs shortened: checkpoint_every (50) is beyond the run, which means no
+    periodic checkpoint, not an error."""
+    project = copy_project(tmp_path / "project")
+    config = yaml.safe_load((project / "tiny.yaml").read_text())
+    config["train"] = {"epochs": 4}
+    config["seeds"] = [0]
+    (project / "tiny.yaml").write_text(yaml.safe_dump(config))
+    snakemake(project, "--resources", "gpu=1")
+    metrics = pd.read_csv(project / "results/metrics.csv")
+    assert len(metrics) == 2 and set(metrics.status) == {"completed"}
+    assert not (project / "results/checkpoints").exists() or not any(
+        (project / "results/checkpoints").rglob("*.npz")
+    )
 
 
 def test_training_refuses_a_corrupted_data_file(tmp_path):
@@ -241,11 +309,14 @@ def test_run_records_provenance(finished_project):
     assert run["status"] == "completed"
     assert len(run["settings_hash"]) == 16
     assert len(run["data"]["sha256"]) == 64
-    assert run["host"] and run["device"] == "CPU"
-    assert {"python", "numpy", "tensorflow", "keras", "h5py", "cuda", "cudnn"} <= set(
-        run["versions"]
-    )
-    assert "git_commit" in run  # None here: the test project is not a git checkout
+    assert run["host"] and run["device"] == device_name()
+    assert run["engine"] == run["settings"]["engine"] == resolve_engine("auto")
+    versions = run["versions"]
+    for library in ("python", "numpy", "tensorflow", "keras", "h5py", "numba"):
+        assert re.fullmatch(r"\d+\.\d+[\w.]*", versions[library]), library
+    assert run["git_commit"] is None  # the test project is not a git checkout
+    assert run["cpu"]["model"] and run["cpu"]["numba_cpu_name"] == "host"
+    assert run["code_digest"] == code_digest()
     (other,) = {
         json.loads(p.read_text())["data"]["sha256"]
         for p in (finished_project / "results/runs").rglob("run.json")

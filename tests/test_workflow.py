@@ -10,6 +10,8 @@ import pandas as pd
 import yaml
 from conftest import planned_jobs, snakemake
 
+from rnn_cell_bench.runtime import device_name, resolve_engine
+
 
 def edit_config(project, **sections):
     """Merge ``sections`` into the project's tiny.yaml (top-level keys replaced or merged)."""
@@ -66,8 +68,8 @@ def test_full_run_writes_every_output(finished_project):
             assert list(history.columns) == ["epoch", "loss", "seconds"]
             assert list(history.epoch) == [1, 2, 3, 4]
             run = json.loads((run_dir / "run.json").read_text())
-            assert (run["cell"], run["seed"], run["device"]) == (cell, seed, "CPU")
-            assert run["engine"] == "fused"  # auto, without a GPU
+            assert (run["cell"], run["seed"], run["device"]) == (cell, seed, device_name())
+            assert run["engine"] == resolve_engine("auto")  # fused without a GPU
             assert run["settings"]["epochs"] == 4
             assert run["versions"]["tensorflow"]
             assert (run_dir / "model.keras").stat().st_size > 0

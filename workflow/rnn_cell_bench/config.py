@@ -51,17 +51,11 @@ def semantic_problems(config: dict) -> list[str]:
     problems = []
     data = config.get("data") if isinstance(config.get("data"), dict) else {}
     task = config.get("task") if isinstance(config.get("task"), dict) else {}
-    train = config.get("train") if isinstance(config.get("train"), dict) else {}
 
     horizon, n_steps = task.get("horizon"), data.get("n_steps")
     if _is_int(horizon) and _is_int(n_steps) and horizon >= n_steps:
         problems.append(f"task.horizon: {horizon} must be smaller than data.n_steps ({n_steps})")
 
-    every, epochs = train.get("checkpoint_every"), train.get("epochs")
-    if _is_int(every) and _is_int(epochs) and every > epochs:
-        problems.append(
-            f"train.checkpoint_every: {every} must not be greater than train.epochs ({epochs})"
-        )
     return problems
 
 

@@ -80,29 +80,6 @@ def run_metrics(run: dict, history: pd.DataFrame) -> dict:
     }
 
 
-def check_comparable(runs: dict[str, dict]) -> None:
-    """Refuse to compare runs that trained on different data or with different settings.
-
-    ``runs`` maps a run's name (e.g. ``lstm/seed_0``) to its ``run.json`` record. Only the cell
-    and the seed may differ between them.
-    """
-    for what, key in (
-        ("data (sha256 of the data file)", lambda run: run["data"]["sha256"]),
-        ("settings (settings_hash)", lambda run: run["settings_hash"]),
-    ):
-        groups: dict[str, list[str]] = {}
-        for name, run in runs.items():
-            groups.setdefault(key(run), []).append(name)
-        if len(groups) > 1:
-            described = "; ".join(
-                f"{value[:12]}: {', '.join(names)}" for value, names in groups.items()
-            )
-            raise ValueError(
-                f"the runs were not trained on the same {what}, so they cannot be compared: "
-                f"{described}. Rerun the out-of-date runs (snakemake --forcerun ...)."
-            )
-
-
 def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """Mean and two-sided Student-t confidence interval of the mean (NaN bounds when n < 2)."""
     from scipy import stats

@@ -4,12 +4,35 @@ The cells use today's Keras defaults, which match the original ``CuDNNLSTM``/``C
 tanh/sigmoid activations, ``glorot_uniform`` kernel, ``orthogonal`` recurrent kernel, zero bias,
 ``unit_forget_bias=True`` and, for the GRU, ``reset_after=True``. Those are exactly the settings
 under which Keras dispatches to the cuDNN kernels when a GPU is visible.
+
+Initial weights are drawn here, in numpy, with Keras' formulas: both engines start from them,
+and the fused engine never needs TensorFlow to get them. Every tensor has its own random stream,
+a child of ``numpy.random.SeedSequence(seed)``, so no two runs or tensors share draws (Keras'
+stateless initializers with equal integer seeds do: seeds ``s`` and ``s + 2`` would overlap).
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 CELLS = ("lstm", "gru")
 GATES = {"lstm": 4, "gru": 3}
+# The tensors of a model in Keras order; each draws from its own SeedSequence child.
+TENSORS = ("kernel", "recurrent_kernel", "bias", "readout_kernel", "readout_bias")
+DEFAULT_KERNEL_INITIALIZER = "glorot_uniform"
+DEFAULT_RECURRENT_INITIALIZER = "orthogonal"
+# Keras' VarianceScaling family: name -> (scale, fan mode, distribution).
+VARIANCE_SCALING = {
+    "glorot_uniform": (1.0, "fan_avg", "uniform"),
+    "glorot_normal": (1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": (2.0, "fan_in", "uniform"),
+    "he_normal": (2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": (1.0, "fan_in", "uniform"),
+    "lecun_normal": (1.0, "fan_in", "truncated_normal"),
+}
+INITIALIZERS = (*VARIANCE_SCALING, "orthogonal")
 
 
 def expected_params(cell: str, units: int, input_dim: int = 1) -> dict[str, int]:
@@ -23,27 +46,100 @@ def expected_params(cell: str, units: int, input_dim: int = 1) -> dict[str, int]
     return {"recurrent": recurrent, "dense": units + 1, "total": recurrent + units + 1}
 
 
-def build_model(cell: str, units: int, seed: int, input_dim: int = 1):
-    """Build the model with initial weights drawn from ``seed`` (and only from it)."""
-    import keras
-
+def _check_cell(cell: str) -> None:
     if cell not in CELLS:
         raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELLS)}")
+
+
+def initialize(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """A float32 tensor drawn like Keras' initializer ``name`` (same distribution and scale)."""
+    if name == "orthogonal":
+        rows, cols = math.prod(shape[:-1]), shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # makes Q uniform over the orthogonal group
+        if rows < cols:
+            q = q.T
+        return q.reshape(shape).astype(np.float32)
+    if name not in VARIANCE_SCALING:
+        raise ValueError(f"unknown initializer {name!r}; known: {', '.join(INITIALIZERS)}")
+    scale, mode, distribution = VARIANCE_SCALING[name]
+    fan_in, fan_out = math.prod(shape[:-1]), shape[-1]
+    fan = {"fan_in": fan_in, "fan_avg": (fan_in + fan_out) / 2}[mode]
+    if distribution == "uniform":
+        limit = math.sqrt(3.0 * scale / fan)
+        return rng.uniform(-limit, limit, shape).astype(np.float32)
+    # Keras' truncated normal: within two standard deviations, rescaled to the target std.
+    std = math.sqrt(scale / fan) / 0.87962566103423978
+    values = rng.standard_normal(shape)
+    outside = np.abs(values) > 2.0
+    while outside.any():
+        values[outside] = rng.standard_normal(int(outside.sum()))
+        outside = np.abs(values) > 2.0
+    return (values * std).astype(np.float32)
+
+
+def initial_weights(
+    cell: str,
+    units: int,
+    seed: int,
+    input_dim: int = 1,
+    kernel_initializer: str = DEFAULT_KERNEL_INITIALIZER,
+    recurrent_initializer: str = DEFAULT_RECURRENT_INITIALIZER,
+    unit_forget_bias: bool = True,
+) -> list[np.ndarray]:
+    """The initial tensors in Keras order (kernel, recurrent kernel, bias, read-out kernel and
+    bias), depending only on the arguments. Biases start at zero, the LSTM forget gate's at 1
+    with ``unit_forget_bias``; the read-out kernel is ``glorot_uniform`` as in Keras' Dense."""
+    _check_cell(cell)
+    gates = GATES[cell] * units
+    streams = dict(zip(TENSORS, np.random.SeedSequence(seed).spawn(len(TENSORS)), strict=True))
+
+    def draw(tensor: str, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        return initialize(name, shape, np.random.default_rng(streams[tensor]))
+
+    kernel = draw("kernel", kernel_initializer, (input_dim, gates))
+    recurrent = draw("recurrent_kernel", recurrent_initializer, (units, gates))
+    if cell == "lstm":
+        bias = np.zeros(gates, dtype=np.float32)
+        if unit_forget_bias:
+            bias[units : 2 * units] = 1.0
+    else:  # reset_after: an input and a recurrent bias
+        bias = np.zeros((2, gates), dtype=np.float32)
+    readout = draw("readout_kernel", "glorot_uniform", (units, 1))
+    return [kernel, recurrent, bias, readout, np.zeros(1, dtype=np.float32)]
+
+
+def _keras_model(cell: str, units: int, input_dim: int):
+    import keras
+
+    _check_cell(cell)
     layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
-    # Seeded initializers, so the weights do not depend on how many draws came before.
-    recurrent = layer_class(
-        units,
-        return_sequences=True,
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-        recurrent_initializer=keras.initializers.Orthogonal(seed=seed + 1),
-        name=cell,
-    )
-    readout = keras.layers.Dense(
-        1, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + 2), name="readout"
-    )
+    recurrent = layer_class(units, return_sequences=True, name=cell)
+    readout = keras.layers.Dense(1, name="readout")
     inputs = keras.Input(shape=(None, input_dim), name="series")
-    model = keras.Model(inputs, readout(recurrent(inputs)), name=f"{cell}_{units}")
+    return keras.Model(inputs, readout(recurrent(inputs)), name=f"{cell}_{units}")
+
+
+def build_model(cell: str, units: int, seed: int, input_dim: int = 1, **init):
+    """The Keras model, holding :func:`initial_weights` for ``seed`` (``init``: the
+    initializer options of :func:`initial_weights`)."""
+    model = _keras_model(cell, units, input_dim)
+    model.set_weights(initial_weights(cell, units, seed, input_dim, **init))
     return model
+
+
+def save_model(path, cell: str, weights, optimizer, optimizer_state, input_dim: int = 1) -> None:
+    """Save a trained model in Keras format with its optimizer (``optimizer``, a Keras
+    optimizer, takes ``optimizer_state`` in the order of its ``variables``)."""
+    units = np.asarray(weights[1]).shape[0]
+    model = _keras_model(cell, units, input_dim)
+    model.set_weights(weights)
+    model.compile(optimizer=optimizer, loss="mse")
+    optimizer.build(model.trainable_variables)
+    for variable, value in zip(optimizer.variables, optimizer_state, strict=True):
+        variable.assign(value)
+    model.save(path)
 
 
 def cudnn_eligible(layer) -> bool:

@@ -10,7 +10,8 @@ sys.path.insert(0, str(WORKFLOW_DIR))
 from rnn_cell_bench.config import validate_config
 from rnn_cell_bench.data import DataSettings
 from rnn_cell_bench.plotting import PlotSettings
-from rnn_cell_bench.training import TrainSettings
+from rnn_cell_bench.provenance import TRAIN_MODULES
+from rnn_cell_bench.settings import TrainSettings
 
 # Fail before the DAG is built: every problem at once, each naming its key.
 validate_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")

@@ -1,7 +1,7 @@
 rule train:
     input:
         data=rules.generate_data.output[0],
-        code=package_code("data", "models", "training", "fused"),
+        code=package_code(*TRAIN_MODULES),
     output:
         history=f"{RUN_DIR}/history.csv",
         model=f"{RUN_DIR}/model.keras",

@@ -9,7 +9,8 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the package sits be
 import pandas as pd
 
 from rnn_cell_bench.logs import redirect_output
-from rnn_cell_bench.metrics import METRIC_COLUMNS, check_comparable, run_metrics, summarize
+from rnn_cell_bench.metrics import METRIC_COLUMNS, run_metrics, summarize
+from rnn_cell_bench.provenance import check_comparable
 
 
 def main(run_paths, history_paths, cells, metrics_path: str, summary_path: str) -> None:

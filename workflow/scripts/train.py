@@ -6,26 +6,20 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the package sits beside scripts/
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TensorFlow's info chatter out of logs
 
 import pandas as pd
 
+from rnn_cell_bench.checkpoints import Checkpointer
 from rnn_cell_bench.data import DataFileError, DataSettings, file_sha256, read_dataset
 from rnn_cell_bench.logs import redirect_output
-from rnn_cell_bench.training import (
-    Checkpointer,
-    TrainingDiverged,
-    TrainingInterrupted,
-    TrainSettings,
-    configure_threads,
-    resolve_engine,
-    run_fingerprint,
-    run_record,
-    train,
-    write_json,
-)
+from rnn_cell_bench.models import save_model
+from rnn_cell_bench.provenance import run_fingerprint, run_record, write_json
+from rnn_cell_bench.runtime import configure_threads, device_name, make_optimizer, resolve_engine
+from rnn_cell_bench.settings import TrainingDiverged, TrainingInterrupted, TrainSettings
+from rnn_cell_bench.training import train
 
 EXIT_INTERRUPTED = 128 + 15  # the shell's code for "ended by SIGTERM": the job is retried
+FINISHED = "done ("  # the last line of a job that wrote its outputs
 
 
 def main(
@@ -47,16 +41,19 @@ def main(
         print(f"error: {error}", flush=True)
         return 2
     data_sha256 = file_sha256(data_path)
-    engine = resolve_engine(settings.engine)
+    # From here on, settings name the engine that runs: hashes and records never say "auto".
+    settings = dataclasses.replace(settings, engine=resolve_engine(settings.engine))
+    device = device_name()
+    print(f"device: {device}, engine: {settings.engine}, threads: {threads}", flush=True)
     print(
-        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape} "
-        f"with the {engine} engine: {settings}",
+        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape}: "
+        f"{settings}",
         flush=True,
     )
     checkpointer = Checkpointer(
         checkpoint_path,
         every=options["checkpoint_every"],
-        fingerprint=run_fingerprint(cell, seed, settings, data_sha256, engine),
+        fingerprint=run_fingerprint(cell, seed, settings, data_sha256),
     )
     try:
         result = train(
@@ -64,7 +61,7 @@ def main(
             targets,
             cell,
             seed,
-            dataclasses.replace(settings, engine=engine),
+            settings,
             log_every=options["log_every"],
             checkpointer=checkpointer,
             on_nan=options["on_nan"],
@@ -83,20 +80,28 @@ def main(
         }
     )
     history.to_csv(outputs.history, index=False, float_format="%.9g")
-    result.model.save(outputs.model)
+    save_model(
+        outputs.model,
+        cell,
+        result.weights,
+        make_optimizer(settings),
+        result.optimizer_state,
+        input_dim=inputs.shape[-1],
+    )
     data = {"file": data_path, "sha256": data_sha256, "attrs": attrs}
-    record = run_record(result, cell, seed, settings, threads, data, source_dir=source_dir)
+    record = run_record(result, cell, seed, settings, threads, data, device, source_dir)
     write_json(record, outputs.run)
     if not options["keep_checkpoints"]:
         checkpointer.remove()
     print(
-        f"done ({result.status}): {len(result.losses)} epochs, {result.sec_per_epoch:.3f} s/epoch"
+        f"{FINISHED}{result.status}): {len(result.losses)} epochs, "
+        f"{result.sec_per_epoch:.3f} s/epoch"
     )
     return 0
 
 
 if "snakemake" in globals():
-    redirect_output(snakemake.log[0])
+    redirect_output(snakemake.log[0], finished_marker=FINISHED)
     train_config = snakemake.config["train"]
     sys.exit(
         main(

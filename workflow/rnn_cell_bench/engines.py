@@ -1,0 +1,99 @@
+"""The two ways to compute a run, behind one small interface.
+
+An engine holds a model's weights and its optimizer state and advances them one full-batch Adam
+step per :meth:`Engine.run_epoch`. Both engines keep the optimizer state in the order Keras
+lists its Adam variables (``iteration``, ``learning_rate``, then momentum and velocity of each
+weight in turn), so a checkpoint or a saved model means the same whichever engine wrote it.
+
+- :class:`KerasEngine`: ``model.train_on_batch`` on the whole data set (cuDNN on a GPU).
+- :class:`FusedEngine`: the numba kernels of :mod:`rnn_cell_bench.fused`; no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+
+from rnn_cell_bench.settings import TrainSettings
+
+
+class Engine(Protocol):
+    name: str
+
+    def run_epoch(self) -> float:
+        """One optimizer step on the whole data set; returns the loss before the step (as
+        Keras reports it). A non-finite loss leaves the weights as they were or poisons them,
+        as the engine's framework does; the caller stops either way."""
+
+    def snapshot(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Copies of the weights (Keras order) and the optimizer state (Keras order)."""
+
+    def restore(self, weights: list[np.ndarray], optimizer_state: list[np.ndarray]) -> None:
+        """Continue from a :meth:`snapshot` (of the same engine)."""
+
+
+class KerasEngine:
+    name = "keras"
+
+    def __init__(self, cell, settings: TrainSettings, inputs, targets, weights):
+        from rnn_cell_bench.models import build_model
+        from rnn_cell_bench.runtime import import_tensorflow, make_optimizer
+
+        tf = import_tensorflow()
+        tf.config.experimental.enable_op_determinism()
+        self.model = build_model(cell, settings.units, seed=0, input_dim=inputs.shape[-1])
+        self.model.set_weights(weights)
+        self.model.compile(optimizer=make_optimizer(settings), loss="mse")
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.inputs, self.targets = inputs, targets
+
+    def run_epoch(self) -> float:
+        return float(self.model.train_on_batch(self.inputs, self.targets))
+
+    def snapshot(self):
+        variables = self.model.optimizer.variables
+        return self.model.get_weights(), [np.array(v.numpy()) for v in variables]
+
+    def restore(self, weights, optimizer_state) -> None:
+        self.model.set_weights(weights)
+        for variable, value in zip(self.model.optimizer.variables, optimizer_state, strict=True):
+            variable.assign(value)
+
+
+class FusedEngine:
+    name = "fused"
+
+    def __init__(self, cell, settings: TrainSettings, inputs, targets, weights):
+        from rnn_cell_bench.fused import FusedAdam
+
+        self.cell = cell
+        self.learning_rate = np.float32(settings.learning_rate)
+        self.weights = [np.array(w, dtype=np.float32) for w in weights]
+        shapes = [w.shape for w in self.weights]
+        self.adam = FusedAdam(shapes, settings.learning_rate, settings.clipnorm, settings.clip)
+        self.inputs = np.ascontiguousarray(inputs, dtype=np.float32)
+        self.targets = np.ascontiguousarray(targets, dtype=np.float32)
+
+    def run_epoch(self) -> float:
+        from rnn_cell_bench.fused import loss_and_gradients
+
+        loss, grads = loss_and_gradients(self.cell, self.inputs, self.targets, self.weights)
+        if math.isfinite(loss):
+            self.adam.apply(grads, self.weights)
+        return loss
+
+    def snapshot(self):
+        state = [np.array(self.adam.iterations, dtype=np.int64), self.learning_rate]
+        for momentum, velocity in zip(self.adam.momentums, self.adam.velocities, strict=True):
+            state += [momentum.copy(), velocity.copy()]
+        return [w.copy() for w in self.weights], state
+
+    def restore(self, weights, optimizer_state) -> None:
+        self.weights = [np.array(w, dtype=np.float32) for w in weights]
+        moments = optimizer_state[2:]
+        self.adam.load_state([optimizer_state[0], *moments[0::2], *moments[1::2]])
+
+
+ENGINE_CLASSES = {"keras": KerasEngine, "fused": FusedEngine}

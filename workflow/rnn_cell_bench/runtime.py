@@ -1,0 +1,162 @@
+"""The process a run trains in: devices, engine choice, threads, TensorFlow's start-up, the
+optimizer, and SIGTERM.
+
+TensorFlow is imported only when the Keras engine needs it (or to ask whether it sees a GPU):
+the import costs seconds and hundreds of MB, which the fused engine does not need.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from rnn_cell_bench.settings import CLIP_MODES, ENGINES, TrainSettings
+
+# TensorFlow's start-up lines on a machine without an NVIDIA GPU: harmless, yet they read like
+# failures ("failed call to cuInit"). Only these are dropped, and only where no GPU exists.
+NO_GPU_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|cudart_stub\.cc.*Could not find cuda drivers"
+    r"|failed call to cuInit"
+    r"|This TensorFlow binary is optimized to use available CPU instructions"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|oneDNN custom operations are on"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory"
+    r"|computation_placer\.cc.*already registered"
+)
+_THREADS: dict[str, int] = {}
+
+
+def nvidia_devices_present() -> bool:
+    """Whether this process could see an NVIDIA GPU at all (without importing TensorFlow):
+    a device node or driver entry exists and ``CUDA_VISIBLE_DEVICES`` does not hide them."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    driver = Path("/proc/driver/nvidia/gpus")
+    return Path("/dev/nvidia0").exists() or (driver.is_dir() and any(driver.iterdir()))
+
+
+@contextmanager
+def _filtered_native_stderr(drop: re.Pattern | None):
+    """Capture what native code writes to file descriptor 2 and pass it on, less ``drop``."""
+    if drop is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [
+                line
+                for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                if not drop.search(line)
+            ]
+            if kept:
+                os.write(2, "".join(kept).encode())
+
+
+def import_tensorflow():
+    """TensorFlow, imported with its start-up noise filtered where no GPU exists, with the
+    thread counts of :func:`configure_threads` applied."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # info chatter off, warnings kept
+    already = "tensorflow" in sys.modules
+    with _filtered_native_stderr(None if already or nvidia_devices_present() else NO_GPU_NOISE):
+        import tensorflow as tf
+
+        if not already and "intra" in _THREADS:
+            tf.config.threading.set_intra_op_parallelism_threads(_THREADS["intra"])
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.list_physical_devices("GPU")  # the CUDA probe happens here
+    return tf
+
+
+def configure_threads(threads: int) -> None:
+    """Pin numba's thread pool now and TensorFlow's when (and if) it is imported; call before
+    TensorFlow executes any op."""
+    import numba
+
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    _THREADS["intra"] = threads
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already ran ops: its pools are fixed for the process
+            pass
+
+
+def visible_gpus() -> list:
+    """The GPUs TensorFlow sees; empty without importing TensorFlow where none can exist."""
+    if not nvidia_devices_present():
+        return []
+    return import_tensorflow().config.list_physical_devices("GPU")
+
+
+def resolve_engine(engine: str) -> str:
+    """``auto``: Keras (cuDNN) where TensorFlow sees a GPU, the fused engine otherwise."""
+    if engine not in ENGINES:
+        raise ValueError(f"train.engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "auto":
+        return engine
+    return "keras" if visible_gpus() else "fused"
+
+
+def device_name() -> str:
+    """``CPU``, or the name of the GPU TensorFlow places the model on."""
+    gpus = visible_gpus()
+    if not gpus:
+        return "CPU"
+    details = import_tensorflow().config.experimental.get_device_details(gpus[0])
+    return str(details.get("device_name", gpus[0].name))
+
+
+def import_keras():
+    """Keras, on a TensorFlow imported by :func:`import_tensorflow`."""
+    import_tensorflow()
+    import keras
+
+    return keras
+
+
+def make_optimizer(settings: TrainSettings):
+    keras = import_keras()
+
+    if settings.clip not in CLIP_MODES:
+        raise ValueError(f"train.clip must be one of {CLIP_MODES}, got {settings.clip!r}")
+    # Keras 2 (the original's back end) clipped by the global norm; Keras 3's clipnorm clips
+    # each variable on its own.
+    clip = (
+        {"global_clipnorm": settings.clipnorm}
+        if settings.clip == "global"
+        else {"clipnorm": settings.clipnorm}
+    )
+    return keras.optimizers.Adam(learning_rate=settings.learning_rate, **clip)
+
+
+@contextmanager
+def sigterm_requests_stop():
+    """While active, SIGTERM (what SLURM sends at a time limit or preemption) sets a flag
+    instead of killing the process, so the epoch in flight can finish and be checkpointed."""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signal handlers can only be installed from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: received.set())
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)

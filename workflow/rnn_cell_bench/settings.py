@@ -1,0 +1,65 @@
+"""What a training run is: its settings, its outcome, and the ways it can end early."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CLIP_MODES = ("global", "per_variable")
+ENGINES = ("keras", "fused", "auto")
+ON_NAN = ("stop_run", "fail")
+STATUS_COMPLETED = "completed"
+STATUS_DIVERGED = "diverged"
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The settings that determine a run's result (besides cell, seed and data)."""
+
+    units: int = 16
+    epochs: int = 1000
+    learning_rate: float = 0.001
+    clipnorm: float = 1.0
+    clip: str = "global"
+    engine: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: dict) -> TrainSettings:
+        train = config["train"]
+        return cls(
+            units=int(config["model"]["units"]),
+            epochs=int(train["epochs"]),
+            learning_rate=float(train["learning_rate"]),
+            clipnorm=float(train["clipnorm"]),
+            clip=str(train["clip"]),
+            engine=str(train["engine"]),
+        )
+
+
+class TrainingInterrupted(RuntimeError):
+    """SIGTERM arrived: a checkpoint was saved and the run should be retried."""
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or inf and ``on_nan`` is ``fail``."""
+
+
+@dataclass
+class RunResult:
+    """A finished (or diverged) run: the trained weights, the history and how it went."""
+
+    weights: list[np.ndarray]
+    losses: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    status: str = STATUS_COMPLETED
+    resumed_from: int = 0  # epochs taken from a checkpoint
+    engine: str = "keras"
+    optimizer_state: list[np.ndarray] = field(default_factory=list)  # Keras' Adam variables
+
+    @property
+    def sec_per_epoch(self) -> float:
+        """Median epoch time, leaving out the first epoch of a process (graph tracing)."""
+        timed = self.seconds[self.resumed_from :]
+        timed = timed[1:] if len(timed) > 1 else (timed or self.seconds)
+        return float(np.median(timed))
