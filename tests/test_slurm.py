@@ -103,7 +103,7 @@ def test_training_jobs_run_as_gpu_jobs_and_match_a_local_run(cluster, finished_p
         pd.testing.assert_series_equal(ours[name], local[name], rtol=1e-6)
 
 
-def test_a_cancelled_training_job_is_retried_and_resumes(cluster, tmp_path):
+def test_a_signalled_training_job_is_retried_and_resumes_at_the_epoch_in_flight(cluster, tmp_path):
     reference = copy_project(tmp_path / "reference")
     configure(reference, SLOW)
     subprocess.run(
@@ -130,10 +130,14 @@ def test_a_cancelled_training_job_is_retried_and_resumes(cluster, tmp_path):
             log = (project / LOG).read_text() if (project / LOG).exists() else ""
             epochs = [int(n) for n in re.findall(r"^epoch (\d+)/", log, re.MULTILINE)]
             if epochs and epochs[-1] >= 12:
+                seen = epochs[-1]
                 break
             time.sleep(0.05)
         (job,) = [j for j in slurm_jobs(project) if j["JobState"] == "RUNNING"]
-        subprocess.run(["scancel", job["JobId"]], check=True, env=SLURM_ENV)
+        # What SLURM does at a time limit or preemption: SIGTERM to every process of the job.
+        subprocess.run(
+            ["scancel", "--full", "--signal=TERM", job["JobId"]], check=True, env=SLURM_ENV
+        )
         output, _ = process.communicate(timeout=280)
     finally:
         if process.poll() is None:
@@ -142,10 +146,15 @@ def test_a_cancelled_training_job_is_retried_and_resumes(cluster, tmp_path):
     assert process.returncode == 0, output
 
     states = [j["JobState"] for j in slurm_jobs(project)]
-    assert states.count("CANCELLED") == 1 and "COMPLETED" in states
+    assert len(states) == 2 and states.count("COMPLETED") == 1, states
     log = (project / LOG).read_text()
+    saved = int(re.search(r"SIGTERM: saved checkpoint at epoch (\d+)", log).group(1))
     resumed = int(re.search(r"resumed from checkpoint \S+ at epoch (\d+)", log).group(1))
-    assert resumed >= 10
+    # The retry resumes at the epoch in flight when the signal came (not at the last periodic
+    # checkpoint), and computes no epoch twice.
+    assert resumed == saved >= seen
+    after_resume = log.split("resumed from checkpoint", 1)[1]
+    assert int(re.search(r"^epoch (\d+)/", after_resume, re.MULTILINE).group(1)) == resumed + 1
     assert_same_run(project, reference)
     assert (project / CHECKPOINT).exists()
     assert (project / RUN / "run.json").exists()

@@ -70,9 +70,9 @@ def test_conda_envs_match_the_python_pins(env_file):
     conda_deps = [dep for dep in env["dependencies"] if isinstance(dep, str)]
     pip_deps = next(dep["pip"] for dep in env["dependencies"] if isinstance(dep, dict))
     python = next(dep for dep in conda_deps if dep.startswith("python="))
-    major_minor = ".".join(map(str, sys.version_info[:2]))
-    assert python == f"python={major_minor}"
-    assert PYPROJECT["project"]["requires-python"].startswith(f">={major_minor}")
+    # One of the versions the project supports, the one CI runs.
+    assert python == "python=3.11"
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11,<3.14"
     for name, version in pinned(pip_deps).items():
         assert name in PROJECT_PINS or name in LOCK_PINS, f"{env_file.name}: {name} is not pinned"
         assert (PROJECT_PINS.get(name) or LOCK_PINS[name]) == version, (
@@ -86,3 +86,24 @@ def test_every_rule_env_exists():
     for rule_file in (REPO / "workflow" / "rules").glob("*.smk"):
         for env in re.findall(r'conda:\s*"([^"]+)"', rule_file.read_text()):
             assert (rule_file.parent / env).resolve().is_file(), f"{rule_file.name}: {env}"
+
+
+def test_makefile_supports_the_versions_of_pyproject():
+    makefile = (REPO / "Makefile").read_text()
+    supported = re.search(r"^SUPPORTED := (.+)$", makefile, re.MULTILINE).group(1).split()
+    assert supported == ["3.11", "3.12", "3.13"]
+    assert PYPROJECT["project"]["requires-python"] == ">=3.11,<3.14"
+
+
+def test_setup_stops_at_once_on_an_unsupported_python(tmp_path):
+    for name in ("Makefile", "pyproject.toml", "requirements.lock"):
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    fake = tmp_path / "python2"
+    fake.write_text("#!/bin/sh\nexit 1\n")  # fails the version check, like Python 2 or 3.10
+    fake.chmod(0o755)
+    result = subprocess.run(
+        ["make", "setup", f"PYTHON={fake}"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "needs Python 3.11, 3.12 or 3.13" in result.stderr
+    assert not (tmp_path / ".venv").exists()

@@ -7,6 +7,7 @@ the import costs seconds and hundreds of MB, which the fused engine does not nee
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -160,3 +161,32 @@ def sigterm_requests_stop():
         yield received
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+# Seconds per epoch at the reference scale (40 x 20,000 steps, 16 units), per engine, for time
+# limits on a cluster: above the slowest measured case of each (fused: 1 thread on a 2-core AVX2
+# CPU; Keras on a CPU: 2 cores), or an assumption where none was measured (cuDNN on a GPU).
+REFERENCE_STEPS = 40 * 20_000
+REFERENCE_UNITS = 16
+SECONDS_PER_EPOCH = {"fused": 1.0, "keras_gpu": 2.0, "keras_cpu": 10.0}
+TIME_LIMIT_SAFETY = 2.0  # a slow node, a noisy neighbour
+START_UP_MINUTES = 10  # imports, compilation, data checks, saving
+
+
+def time_limit_minutes(engine: str, n_sequences: int, n_steps: int, units: int, epochs: int):
+    """A time limit for one training job that fits the engine that will run.
+
+    ``auto`` runs Keras on cuDNN where the job gets a GPU and the fused engine where it does
+    not; ``keras`` may run on a CPU. The reference s/epoch scales with the data size and with
+    the square of the units (the recurrent product), never below the reference's cost.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"train.engine must be one of {ENGINES}, got {engine!r}")
+    seconds = {
+        "fused": SECONDS_PER_EPOCH["fused"],
+        "auto": max(SECONDS_PER_EPOCH["fused"], SECONDS_PER_EPOCH["keras_gpu"]),
+        "keras": SECONDS_PER_EPOCH["keras_cpu"],
+    }[engine]
+    scale = n_sequences * n_steps / REFERENCE_STEPS * max(1.0, (units / REFERENCE_UNITS) ** 2)
+    training = epochs * seconds * scale * TIME_LIMIT_SAFETY / 60
+    return math.ceil(START_UP_MINUTES + training)

@@ -1,4 +1,3 @@
-import math
 import os
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from rnn_cell_bench.config import validate_config
 from rnn_cell_bench.data import DataSettings
 from rnn_cell_bench.plotting import PlotSettings
 from rnn_cell_bench.provenance import TRAIN_MODULES
+from rnn_cell_bench.runtime import time_limit_minutes
 from rnn_cell_bench.settings import TrainSettings
 
 # Fail before the DAG is built: every problem at once, each naming its key.
@@ -44,7 +44,11 @@ def all_runs(name):
 
 
 def train_runtime_minutes():
-    """A time limit that fits the configured run: 15 s per epoch at 40 x 20,000 steps (above
-    the slowest epoch measured, Keras on 2 CPU cores), scaled with the data size, plus start-up."""
-    seconds_per_epoch = 15.0 * DATA_SETTINGS.n_sequences * DATA_SETTINGS.n_steps / 800_000
-    return math.ceil(10 + TRAIN_SETTINGS.epochs * max(seconds_per_epoch, 0.05) / 60)
+    """Minutes for a cluster's time limit, from the engine that will run (see the README)."""
+    return time_limit_minutes(
+        TRAIN_SETTINGS.engine,
+        DATA_SETTINGS.n_sequences,
+        DATA_SETTINGS.n_steps,
+        TRAIN_SETTINGS.units,
+        TRAIN_SETTINGS.epochs,
+    )
