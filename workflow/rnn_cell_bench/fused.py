@@ -12,22 +12,52 @@ The model, its parameterization and the optimizer are those of the Keras referen
 - Loss: mean squared error over all sequences and steps. Adam and both clipping modes follow
   Keras 3 step for step.
 
-Sequences are independent, so each thread runs whole sequences forward and then backward,
-keeping that sequence's activations only; the per-sequence gradients are summed in a fixed
-order, so results do not depend on the thread count. Arithmetic is float32 as in Keras, with
-per-sequence gradient sums in float64.
+Layout: sequences across SIMD lanes. The batch is cut into blocks of ``LANES`` sequences (the
+last one padded with zero sequences, whose results are dropped) and transposed so that a block
+is a ``(steps, LANES)`` array with its sequences contiguous. A block runs forward over all
+steps and then backward, keeping its activations as ``(steps, units or gates, LANES)`` arrays.
+Every loop nest ends in a loop over the lanes: each gate, each product of the recurrent matrix
+and each gradient update is done for the block's sequences side by side, which the compiler
+turns into full-width vector instructions (8 float32 lanes with AVX2, 4 with SSE2) without
+reordering any sum: a lane only ever combines values of its own sequence, and in the same
+order as a plain scalar loop over one sequence would.
+
+Bit-identical results on any x86-64 CPU, for any thread count:
+
+- No ``fastmath``: LLVM may neither reassociate sums nor contract a multiply and an add into
+  an FMA, so every lane does the same IEEE float32 operations on every instruction set.
+  ``tanh`` is a rational function of plain arithmetic, not a libm call, for the same reason.
+- Blocks are independent and are spread over threads (numba's thread count) in any order;
+  each sequence's gradients are kept separately (per block and lane) and summed over the
+  sequences in sequence order at the end, so neither the thread count nor the block a
+  sequence lands in can change a bit.
+- Arithmetic is float32 as in Keras. Gradients are summed per sequence in float32 over chunks
+  of ``CHUNK`` steps (counted from the last step), and the chunks in float64.
+- Adam's norms and bias corrections are computed exactly or by plain IEEE operations, not by
+  libm or numpy reductions, whose results may depend on the CPU.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
+from numba.core.compiler import CompilerBase, DefaultPassBuilder
 
 from rnn_cell_bench.models import CELLS, GATES
 
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
+
+# LLVM unrolls the short loops over the lanes completely; only its SLP vectorizer, which numba
+# leaves off by default, turns the unrolled statements back into vector instructions. It keeps
+# the order of every operation (no fastmath), so it changes speed only, not results.
+numba.config.SLP_VECTORIZE = 1
+
+LANES = 8  # sequences per block (one per float32 lane of a 256-bit vector)
+CHUNK = 32  # steps summed in float32 before the per-sequence float64 gradient sums
 
 
 # tanh as a clamped 13/6 rational function (the float32 approximation used by Eigen, within a few
@@ -43,9 +73,10 @@ _A11, _A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
 _B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
 _B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
 _HALF = np.float32(0.5)
+_ONE = np.float32(1.0)
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always")
 def _tanh(v):
     v = min(max(v, -_TANH_CLAMP), _TANH_CLAMP)
     v2 = v * v
@@ -61,254 +92,450 @@ def _tanh(v):
     return v * p / q
 
 
-@njit(inline="always", fastmath=True)
+@njit(inline="always")
 def _sigmoid(v):
     return _HALF * _tanh(_HALF * v) + _HALF
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def lstm_loss_and_grads(x, y, kernel, recurrent, bias, dense_kernel, dense_bias):
-    """MSE loss and the gradient of every parameter, for an LSTM with Keras' gate layout."""
-    batch, steps = x.shape[0], x.shape[1]
-    units = recurrent.shape[0]
+class _NoAliasCompiler(CompilerBase):
+    """numba's nopython pipeline with every array argument marked ``noalias`` (as numba does
+    for the bodies of ``prange`` loops). The kernels' arrays never overlap, and LLVM needs to
+    know that to turn the per-lane statements into vector loads, operations and stores."""
+
+    def define_pipelines(self):
+        self.state.flags.noalias = True
+        return [DefaultPassBuilder.define_nopython_pipeline(self.state)]
+
+
+_lanes_kernel = njit(nogil=True, cache=True, error_model="numpy", pipeline_class=_NoAliasCompiler)
+
+
+@njit(inline="always")
+def _fixed(array):
+    """``array``, after checking that its last dimension is ``LANES``: past the check LLVM
+    knows the array's strides as constants, so that the gates of a unit lie a fixed distance
+    apart, which it needs to vectorize the loops over the lanes."""
+    if array.shape[-1] != LANES:
+        raise ValueError("the last dimension must be LANES")
+    return array
+
+
+@njit(inline="always")
+def _flush(part, total):
+    """Add the float32 chunk sums ``part`` to the float64 sums ``total`` and reset them."""
+    flat_part, flat_total = part.reshape(part.size), total.reshape(total.size)
+    for i in range(flat_part.size):
+        flat_total[i] += flat_part[i]
+        flat_part[i] = 0
+
+
+@njit(inline="always")
+def _flush_all(parts, sums):
+    _flush(parts[0], sums[0])
+    _flush(parts[1], sums[1])
+    _flush(parts[2], sums[2])
+    _flush(parts[3], sums[3])
+    _flush(parts[4], sums[4])
+
+
+@_lanes_kernel
+def _lstm_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss):
+    """Forward pass of one block: fills ``state`` = (hs, cs, acts, errors, z, prediction,
+    c) and adds each lane's sum of squared errors to ``loss``. ``c`` is the current cell
+    state: reading ``cs[t]`` while writing ``cs[t + 1]`` would keep LLVM from vectorizing."""
+    xs, ys, loss = _fixed(xs), _fixed(ys), _fixed(loss)
+    hs, cs, acts, errors = _fixed(state[0]), _fixed(state[1]), _fixed(state[2]), _fixed(state[3])
+    z, prediction, c_now = _fixed(state[4]), _fixed(state[5]), _fixed(state[6])
+    steps, units = xs.shape[0], recurrent.shape[0]
     gates = 4 * units
-    scale = np.float32(2.0 / (batch * steps))
-    losses = np.zeros(batch)
-    d_kernel = np.zeros((batch, gates))
-    d_recurrent = np.zeros((batch, units, gates))
-    d_bias = np.zeros((batch, gates))
-    d_dense = np.zeros((batch, units))
-    d_dense_bias = np.zeros(batch)
-    for b in prange(batch):
-        hs = np.zeros((steps + 1, units), dtype=np.float32)  # h_0 = 0
-        cs = np.zeros((steps + 1, units), dtype=np.float32)  # c_0 = 0
-        tanh_c = np.empty((steps, units), dtype=np.float32)
-        acts = np.empty((steps, gates), dtype=np.float32)  # activated i, f, g, o
-        errors = np.empty(steps, dtype=np.float32)
-        z = np.empty(gates, dtype=np.float32)
-        loss = 0.0
-        for t in range(steps):
-            xt = x[b, t, 0]
-            for j in range(gates):
-                z[j] = bias[j] + xt * kernel[0, j]
+    for t in range(steps):
+        for j in range(gates):
+            b, w = bias[j], kernel[0, j]
+            for lane in range(LANES):
+                z[j, lane] = b + xs[t, lane] * w
             for k in range(units):
-                hk = hs[t, k]
-                for j in range(gates):
-                    z[j] += hk * recurrent[k, j]
-            out = dense_bias[0]
-            for j in range(units):
-                gi = _sigmoid(z[j])
-                gf = _sigmoid(z[units + j])
-                gg = _tanh(z[2 * units + j])
-                go = _sigmoid(z[3 * units + j])
-                c = gf * cs[t, j] + gi * gg
-                tc = _tanh(c)
-                cs[t + 1, j] = c
-                tanh_c[t, j] = tc
-                hs[t + 1, j] = go * tc
-                acts[t, j] = gi
-                acts[t, units + j] = gf
-                acts[t, 2 * units + j] = gg
-                acts[t, 3 * units + j] = go
-                out += hs[t + 1, j] * dense_kernel[j, 0]
-            err = out - y[b, t, 0]
-            errors[t] = err
-            loss += err * err
-        losses[b] = loss
-        # Backward through time.
-        dh_next = np.zeros(units, dtype=np.float32)
-        dc_next = np.zeros(units, dtype=np.float32)
-        dz = np.empty(gates, dtype=np.float32)
-        acc_recurrent = np.zeros((units, gates))
-        acc_kernel = np.zeros(gates)
-        acc_bias = np.zeros(gates)
-        acc_dense = np.zeros(units)
-        acc_dense_bias = 0.0
-        for t in range(steps - 1, -1, -1):
-            dy = scale * errors[t]
-            acc_dense_bias += dy
-            for j in range(units):
-                acc_dense[j] += hs[t + 1, j] * dy
-                dh = dy * dense_kernel[j, 0] + dh_next[j]
-                gi = acts[t, j]
-                gf = acts[t, units + j]
-                gg = acts[t, 2 * units + j]
-                go = acts[t, 3 * units + j]
-                tc = tanh_c[t, j]
-                dc = dh * go * (np.float32(1.0) - tc * tc) + dc_next[j]
-                dz[j] = dc * gg * gi * (np.float32(1.0) - gi)
-                dz[units + j] = dc * cs[t, j] * gf * (np.float32(1.0) - gf)
-                dz[2 * units + j] = dc * gi * (np.float32(1.0) - gg * gg)
-                dz[3 * units + j] = dh * tc * go * (np.float32(1.0) - go)
-                dc_next[j] = dc * gf
-            xt = x[b, t, 0]
+                r = recurrent[k, j]
+                for lane in range(LANES):
+                    z[j, lane] += hs[t, k, lane] * r
+        for lane in range(LANES):
+            prediction[lane] = dense_bias[0]
+        for j in range(units):
+            w = dense_kernel[j, 0]
+            for lane in range(LANES):
+                gi = _sigmoid(z[4 * j, lane])
+                gf = _sigmoid(z[4 * j + 1, lane])
+                gg = _tanh(z[4 * j + 2, lane])
+                go = _sigmoid(z[4 * j + 3, lane])
+                c = gf * c_now[j, lane] + gi * gg
+                h = go * _tanh(c)
+                c_now[j, lane] = c
+                cs[t + 1, j, lane] = c
+                hs[t + 1, j, lane] = h
+                acts[t, 4 * j, lane] = gi
+                acts[t, 4 * j + 1, lane] = gf
+                acts[t, 4 * j + 2, lane] = gg
+                acts[t, 4 * j + 3, lane] = go
+                prediction[lane] += h * w
+        for lane in range(LANES):
+            err = prediction[lane] - ys[t, lane]
+            errors[t, lane] = err
+            loss[lane] += err * err
+
+
+@_lanes_kernel
+def _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
+    """Backward through time for one block, from the forward ``state``; ``parts`` are the
+    float32 gradient sums of the current chunk of steps, ``sums`` their float64 totals."""
+    xs = _fixed(xs)
+    hs, cs, acts, errors = _fixed(state[0]), _fixed(state[1]), _fixed(state[2]), _fixed(state[3])
+    dh_next, dc_next, dz = _fixed(work[0]), _fixed(work[1]), _fixed(work[2])
+    dy, total = _fixed(work[3]), _fixed(work[4])
+    part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
+    part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
+    steps, units = xs.shape[0], recurrent.shape[0]
+    gates = 4 * units
+    for t in range(steps - 1, -1, -1):
+        for lane in range(LANES):
+            dy[lane] = scale * errors[t, lane]
+            part_dense_bias[lane] += dy[lane]
+        for j in range(units):
+            w = dense_kernel[j, 0]
+            for lane in range(LANES):
+                part_dense[j, lane] += hs[t + 1, j, lane] * dy[lane]
+                dh = dy[lane] * w + dh_next[j, lane]
+                gi = acts[t, 4 * j, lane]
+                gf = acts[t, 4 * j + 1, lane]
+                gg = acts[t, 4 * j + 2, lane]
+                go = acts[t, 4 * j + 3, lane]
+                tc = _tanh(cs[t + 1, j, lane])  # as in the forward pass, bit for bit
+                dc = dh * go * (_ONE - tc * tc) + dc_next[j, lane]
+                dz[4 * j, lane] = dc * gg * gi * (_ONE - gi)
+                dz[4 * j + 1, lane] = dc * cs[t, j, lane] * gf * (_ONE - gf)
+                dz[4 * j + 2, lane] = dc * gi * (_ONE - gg * gg)
+                dz[4 * j + 3, lane] = dh * tc * go * (_ONE - go)
+                dc_next[j, lane] = dc * gf
+        for j in range(gates):
+            for lane in range(LANES):
+                part_kernel[j, lane] += xs[t, lane] * dz[j, lane]
+                part_bias[j, lane] += dz[j, lane]
+        for k in range(units):
+            for lane in range(LANES):
+                total[lane] = 0
             for j in range(gates):
-                acc_kernel[j] += xt * dz[j]
-                acc_bias[j] += dz[j]
-            for k in range(units):
-                hk = hs[t, k]
-                total = np.float32(0.0)
-                for j in range(gates):
-                    acc_recurrent[k, j] += hk * dz[j]
-                    total += recurrent[k, j] * dz[j]
-                dh_next[k] = total
-        d_kernel[b] = acc_kernel
-        d_recurrent[b] = acc_recurrent
-        d_bias[b] = acc_bias
-        d_dense[b] = acc_dense
-        d_dense_bias[b] = acc_dense_bias
-    return (
-        _ordered_sum(losses) / (batch * steps),
-        _ordered_sum_axis0(d_kernel).reshape(1, gates),
-        _ordered_sum_axis0(d_recurrent.reshape(batch, units * gates)).reshape(units, gates),
-        _ordered_sum_axis0(d_bias),
-        _ordered_sum_axis0(d_dense).reshape(units, 1),
-        np.array([_ordered_sum(d_dense_bias)]),
+                r = recurrent[k, j]
+                for lane in range(LANES):
+                    part_recurrent[k, j, lane] += hs[t, k, lane] * dz[j, lane]
+                    total[lane] += r * dz[j, lane]
+            for lane in range(LANES):
+                dh_next[k, lane] = total[lane]
+        if (steps - t) % CHUNK == 0 or t == 0:
+            _flush_all(parts, sums)
+
+
+@_lanes_kernel
+def _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss):
+    """:func:`_lstm_forward` for the GRU: ``state`` = (hs, acts, inner_h, errors, inner,
+    prediction, h), ``h`` the current hidden state."""
+    xs, ys, loss = _fixed(xs), _fixed(ys), _fixed(loss)
+    hs, acts, inner_h = _fixed(state[0]), _fixed(state[1]), _fixed(state[2])
+    errors, inner, prediction, h_now = (
+        _fixed(state[3]),
+        _fixed(state[4]),
+        _fixed(state[5]),
+        _fixed(state[6]),
     )
-
-
-@njit(parallel=True, fastmath=True, cache=True)
-def gru_loss_and_grads(x, y, kernel, recurrent, bias, dense_kernel, dense_bias):
-    """MSE loss and gradients for a GRU with ``reset_after=True`` (cuDNN semantics):
-    ``h~ = tanh(x W_h + b_in_h + r * (h R_h + b_rec_h))``, ``h = z h_prev + (1 - z) h~``."""
-    batch, steps = x.shape[0], x.shape[1]
-    units = recurrent.shape[0]
+    steps, units = xs.shape[0], recurrent.shape[0]
     gates = 3 * units
-    scale = np.float32(2.0 / (batch * steps))
-    losses = np.zeros(batch)
-    d_kernel = np.zeros((batch, gates))
-    d_recurrent = np.zeros((batch, units, gates))
-    d_bias = np.zeros((batch, 2, gates))
-    d_dense = np.zeros((batch, units))
-    d_dense_bias = np.zeros(batch)
-    for b in prange(batch):
-        hs = np.zeros((steps + 1, units), dtype=np.float32)
-        acts = np.empty((steps, gates), dtype=np.float32)  # z, r, h~
-        inner_h = np.empty((steps, units), dtype=np.float32)  # h_prev R_h + b_rec_h
-        errors = np.empty(steps, dtype=np.float32)
-        inner = np.empty(gates, dtype=np.float32)
-        loss = 0.0
-        for t in range(steps):
-            xt = x[b, t, 0]
-            for j in range(gates):
-                inner[j] = bias[1, j]
+    for t in range(steps):
+        for j in range(gates):
+            b = bias[1, j]
+            for lane in range(LANES):
+                inner[j, lane] = b
             for k in range(units):
-                hk = hs[t, k]
-                for j in range(gates):
-                    inner[j] += hk * recurrent[k, j]
-            out = dense_bias[0]
-            for j in range(units):
-                gz = _sigmoid(xt * kernel[0, j] + bias[0, j] + inner[j])
-                gr = _sigmoid(xt * kernel[0, units + j] + bias[0, units + j] + inner[units + j])
-                ih = inner[2 * units + j]
-                gh = _tanh(xt * kernel[0, 2 * units + j] + bias[0, 2 * units + j] + gr * ih)
-                h = gz * hs[t, j] + (np.float32(1.0) - gz) * gh
-                hs[t + 1, j] = h
-                acts[t, j] = gz
-                acts[t, units + j] = gr
-                acts[t, 2 * units + j] = gh
-                inner_h[t, j] = ih
-                out += h * dense_kernel[j, 0]
-            err = out - y[b, t, 0]
-            errors[t] = err
-            loss += err * err
-        losses[b] = loss
-        dh_next = np.zeros(units, dtype=np.float32)
-        d_input = np.empty(gates, dtype=np.float32)  # w.r.t. x W + b_in
-        d_inner = np.empty(gates, dtype=np.float32)  # w.r.t. h_prev R + b_rec
-        acc_recurrent = np.zeros((units, gates))
-        acc_kernel = np.zeros(gates)
-        acc_bias_in = np.zeros(gates)
-        acc_bias_rec = np.zeros(gates)
-        acc_dense = np.zeros(units)
-        acc_dense_bias = 0.0
-        for t in range(steps - 1, -1, -1):
-            dy = scale * errors[t]
-            acc_dense_bias += dy
-            for j in range(units):
-                acc_dense[j] += hs[t + 1, j] * dy
-                dh = dy * dense_kernel[j, 0] + dh_next[j]
-                gz = acts[t, j]
-                gr = acts[t, units + j]
-                gh = acts[t, 2 * units + j]
-                da_h = dh * (np.float32(1.0) - gz) * (np.float32(1.0) - gh * gh)
-                da_z = dh * (hs[t, j] - gh) * gz * (np.float32(1.0) - gz)
-                da_r = da_h * inner_h[t, j] * gr * (np.float32(1.0) - gr)
-                d_input[j] = da_z
-                d_input[units + j] = da_r
-                d_input[2 * units + j] = da_h
-                d_inner[j] = da_z
-                d_inner[units + j] = da_r
-                d_inner[2 * units + j] = da_h * gr
-                dh_next[j] = dh * gz  # the direct path; the recurrent one is added below
-            xt = x[b, t, 0]
+                r = recurrent[k, j]
+                for lane in range(LANES):
+                    inner[j, lane] += hs[t, k, lane] * r
+        for lane in range(LANES):
+            prediction[lane] = dense_bias[0]
+        for j in range(units):
+            kz, kr, kh = kernel[0, 3 * j], kernel[0, 3 * j + 1], kernel[0, 3 * j + 2]
+            bz, br, bh = bias[0, 3 * j], bias[0, 3 * j + 1], bias[0, 3 * j + 2]
+            w = dense_kernel[j, 0]
+            for lane in range(LANES):
+                xt = xs[t, lane]
+                gz = _sigmoid(xt * kz + bz + inner[3 * j, lane])
+                gr = _sigmoid(xt * kr + br + inner[3 * j + 1, lane])
+                ih = inner[3 * j + 2, lane]
+                gh = _tanh(xt * kh + bh + gr * ih)
+                h = gz * h_now[j, lane] + (_ONE - gz) * gh
+                h_now[j, lane] = h
+                hs[t + 1, j, lane] = h
+                acts[t, 3 * j, lane] = gz
+                acts[t, 3 * j + 1, lane] = gr
+                acts[t, 3 * j + 2, lane] = gh
+                inner_h[t, j, lane] = ih
+                prediction[lane] += h * w
+        for lane in range(LANES):
+            err = prediction[lane] - ys[t, lane]
+            errors[t, lane] = err
+            loss[lane] += err * err
+
+
+@_lanes_kernel
+def _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
+    """:func:`_lstm_backward` for the GRU; ``part_bias`` columns: input bias, recurrent bias."""
+    xs = _fixed(xs)
+    hs, acts, inner_h, errors = (
+        _fixed(state[0]),
+        _fixed(state[1]),
+        _fixed(state[2]),
+        _fixed(state[3]),
+    )
+    dh_next, d_input, d_inner = _fixed(work[0]), _fixed(work[1]), _fixed(work[2])
+    dy, total = _fixed(work[3]), _fixed(work[4])
+    part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
+    part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
+    steps, units = xs.shape[0], recurrent.shape[0]
+    gates = 3 * units
+    for t in range(steps - 1, -1, -1):
+        for lane in range(LANES):
+            dy[lane] = scale * errors[t, lane]
+            part_dense_bias[lane] += dy[lane]
+        for j in range(units):
+            w = dense_kernel[j, 0]
+            for lane in range(LANES):
+                part_dense[j, lane] += hs[t + 1, j, lane] * dy[lane]
+                dh = dy[lane] * w + dh_next[j, lane]
+                gz = acts[t, 3 * j, lane]
+                gr = acts[t, 3 * j + 1, lane]
+                gh = acts[t, 3 * j + 2, lane]
+                da_h = dh * (_ONE - gz) * (_ONE - gh * gh)
+                da_z = dh * (hs[t, j, lane] - gh) * gz * (_ONE - gz)
+                da_r = da_h * inner_h[t, j, lane] * gr * (_ONE - gr)
+                d_input[3 * j, lane] = da_z  # w.r.t. x W + b_in
+                d_input[3 * j + 1, lane] = da_r
+                d_input[3 * j + 2, lane] = da_h
+                d_inner[3 * j, lane] = da_z  # w.r.t. h_prev R + b_rec
+                d_inner[3 * j + 1, lane] = da_r
+                d_inner[3 * j + 2, lane] = da_h * gr
+                dh_next[j, lane] = dh * gz  # the direct path; the recurrent one is added below
+        for j in range(gates):
+            for lane in range(LANES):
+                part_kernel[j, lane] += xs[t, lane] * d_input[j, lane]
+                part_bias[j, 0, lane] += d_input[j, lane]
+                part_bias[j, 1, lane] += d_inner[j, lane]
+        for k in range(units):
+            for lane in range(LANES):
+                total[lane] = 0
             for j in range(gates):
-                acc_kernel[j] += xt * d_input[j]
-                acc_bias_in[j] += d_input[j]
-                acc_bias_rec[j] += d_inner[j]
-            for k in range(units):
-                hk = hs[t, k]
-                total = np.float32(0.0)
-                for j in range(gates):
-                    acc_recurrent[k, j] += hk * d_inner[j]
-                    total += recurrent[k, j] * d_inner[j]
-                dh_next[k] += total
-        d_kernel[b] = acc_kernel
-        d_recurrent[b] = acc_recurrent
-        d_bias[b, 0] = acc_bias_in
-        d_bias[b, 1] = acc_bias_rec
-        d_dense[b] = acc_dense
-        d_dense_bias[b] = acc_dense_bias
+                r = recurrent[k, j]
+                for lane in range(LANES):
+                    part_recurrent[k, j, lane] += hs[t, k, lane] * d_inner[j, lane]
+                    total[lane] += r * d_inner[j, lane]
+            for lane in range(LANES):
+                dh_next[k, lane] += total[lane]
+        if (steps - t) % CHUNK == 0 or t == 0:
+            _flush_all(parts, sums)
+
+
+@njit(inline="always")
+def _lanes(shape):
+    """Zeros of ``shape`` with a float32 lane for each sequence of a block."""
+    return np.zeros(shape + (LANES,), dtype=np.float32)
+
+
+@njit(inline="always")
+def _gradient_sums(parts):
+    """float64 sums alongside the float32 chunk sums ``parts``."""
     return (
-        _ordered_sum(losses) / (batch * steps),
-        _ordered_sum_axis0(d_kernel).reshape(1, gates),
-        _ordered_sum_axis0(d_recurrent.reshape(batch, units * gates)).reshape(units, gates),
-        _ordered_sum_axis0(d_bias.reshape(batch, 2 * gates)).reshape(2, gates),
-        _ordered_sum_axis0(d_dense).reshape(units, 1),
-        np.array([_ordered_sum(d_dense_bias)]),
+        np.zeros(parts[0].shape),
+        np.zeros(parts[1].shape),
+        np.zeros(parts[2].shape),
+        np.zeros(parts[3].shape),
+        np.zeros(parts[4].shape),
     )
 
 
-@njit(cache=True)
-def _ordered_sum(values):
-    total = 0.0
-    for value in values:
-        total += value
-    return total
+@njit(inline="always")
+def _store(block, loss, sums, out):
+    """Row ``block`` of the per-lane results ``out`` (see :func:`loss_and_gradients`)."""
+    losses, d_kernel, d_recurrent, d_bias, d_dense, d_dense_bias = out
+    losses[block] = loss
+    d_kernel[block] = sums[0]
+    d_recurrent[block] = sums[1].reshape(d_recurrent.shape[1:])
+    d_bias[block] = sums[2].reshape(d_bias.shape[1:])
+    d_dense[block] = sums[3]
+    d_dense_bias[block] = sums[4]
+
+
+@njit(nogil=True, cache=True)
+def _lstm_block(block, x, y, kernel, recurrent, bias, dense_kernel, dense_bias, scale, out):
+    """Forward and backward through time for the ``LANES`` sequences of ``block``, whose
+    loss and gradient sums (per lane) go to row ``block`` of the arrays in ``out``."""
+    steps, units = x.shape[1], recurrent.shape[0]
+    gates = 4 * units
+    # hs and cs (h_0 = c_0 = 0), activated i, f, g, o, errors, the step's z and prediction, c
+    state = (
+        _lanes((steps + 1, units)),
+        _lanes((steps + 1, units)),
+        _lanes((steps, gates)),
+        _lanes((steps,)),
+        _lanes((gates,)),
+        _lanes(()),
+        _lanes((units,)),
+    )
+    loss = np.zeros(LANES)
+    xs, ys = x[block], y[block]
+    _lstm_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
+    # dh_next, dc_next, dz, dy, and the recurrent sum over the gates
+    work = (_lanes((units,)), _lanes((units,)), _lanes((gates,)), _lanes(()), _lanes(()))
+    parts = (
+        _lanes((gates,)),
+        _lanes((units, gates)),
+        _lanes((gates,)),
+        _lanes((units,)),
+        _lanes(()),
+    )
+    sums = _gradient_sums(parts)
+    _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
+    _store(block, loss, sums, out)
+
+
+@njit(nogil=True, cache=True)
+def _gru_block(block, x, y, kernel, recurrent, bias, dense_kernel, dense_bias, scale, out):
+    """:func:`_lstm_block` for the GRU."""
+    steps, units = x.shape[1], recurrent.shape[0]
+    gates = 3 * units
+    # hs (h_0 = 0), activated z, r, h~, h_prev R_h + b_rec_h, errors, the step's inner sums
+    # h_prev R + b_rec and prediction, h
+    state = (
+        _lanes((steps + 1, units)),
+        _lanes((steps, gates)),
+        _lanes((steps, units)),
+        _lanes((steps,)),
+        _lanes((gates,)),
+        _lanes(()),
+        _lanes((units,)),
+    )
+    loss = np.zeros(LANES)
+    xs, ys = x[block], y[block]
+    _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
+    # dh_next, the gradients w.r.t. x W + b_in and h_prev R + b_rec, dy, the recurrent sum
+    work = (_lanes((units,)), _lanes((gates,)), _lanes((gates,)), _lanes(()), _lanes(()))
+    parts = (
+        _lanes((gates,)),
+        _lanes((units, gates)),
+        _lanes((gates, 2)),
+        _lanes((units,)),
+        _lanes(()),
+    )
+    sums = _gradient_sums(parts)
+    _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
+    _store(block, loss, sums, out)
 
 
 @njit(cache=True)
-def _ordered_sum_axis0(values):
-    total = np.zeros(values.shape[1:])
-    for row in range(values.shape[0]):
-        total += values[row]
+def _sum_sequences(values, batch):
+    """Sum of ``values`` ``(blocks, n, LANES)`` over the first ``batch`` sequences, one whole
+    sequence after another in sequence order."""
+    total = np.zeros(values.shape[1])
+    for sequence in range(batch):
+        block, lane = divmod(sequence, LANES)
+        for i in range(values.shape[1]):
+            total[i] += values[block, i, lane]
     return total
 
 
-KERNELS = {"lstm": lstm_loss_and_grads, "gru": gru_loss_and_grads}
+BLOCKS = {"lstm": _lstm_block, "gru": _gru_block}
+
+
+def _to_blocks(array: np.ndarray, blocks: int) -> np.ndarray:
+    """``(batch, steps, 1)`` to ``(blocks, steps, LANES)`` float32, zero-padded sequences."""
+    batch, steps = array.shape[0], array.shape[1]
+    padded = np.zeros((blocks * LANES, steps), dtype=np.float32)
+    padded[:batch] = array.reshape(batch, steps)
+    return np.ascontiguousarray(padded.reshape(blocks, LANES, steps).transpose(0, 2, 1))
 
 
 def loss_and_gradients(
     cell: str, inputs: np.ndarray, targets: np.ndarray, weights: list[np.ndarray]
 ) -> tuple[float, list[np.ndarray]]:
-    """Loss and float32 gradients for ``weights`` in Keras order (see the module docstring)."""
+    """Loss and float32 gradients for ``weights`` in Keras order (see the module docstring).
+
+    Runs the blocks of ``LANES`` sequences on numba's thread count of threads."""
     if cell not in CELLS:
         raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELLS)}")
     kernel, recurrent, bias, dense_kernel, dense_bias = (
         np.ascontiguousarray(w, dtype=np.float32) for w in weights
     )
-    if recurrent.shape[1] != GATES[cell] * recurrent.shape[0]:
+    units, gates = recurrent.shape
+    if gates != GATES[cell] * units:
         raise ValueError(f"weights do not have the {cell} layout")
-    loss, *grads = KERNELS[cell](
-        np.ascontiguousarray(inputs, dtype=np.float32),
-        np.ascontiguousarray(targets, dtype=np.float32),
-        kernel,
-        recurrent,
-        bias,
-        dense_kernel,
-        dense_bias,
+    # Gates unit-major inside: column u * n + g for gate g of unit u, so that a unit's gates
+    # are a fixed distance apart (which LLVM needs to vectorize the gate loops).
+    n = GATES[cell]
+    order = np.arange(gates).reshape(n, units).T.ravel()  # unit-major column -> Keras column
+    kernel, recurrent, bias = (
+        np.ascontiguousarray(w[..., order]) for w in (kernel, recurrent, bias)
     )
-    return float(loss), [g.astype(np.float32) for g in grads]
+    batch, steps = inputs.shape[0], inputs.shape[1]
+    blocks = -(-batch // LANES)
+    x, y = _to_blocks(inputs, blocks), _to_blocks(targets, blocks)
+    bias_rows = 1 if cell == "lstm" else 2
+    out = (
+        np.zeros((blocks, LANES)),  # loss
+        np.zeros((blocks, gates, LANES)),  # kernel
+        np.zeros((blocks, units * gates, LANES)),  # recurrent kernel
+        np.zeros((blocks, bias_rows * gates, LANES)),  # bias
+        np.zeros((blocks, units, LANES)),  # dense kernel
+        np.zeros((blocks, LANES)),  # dense bias
+    )
+    scale = np.float32(2.0 / (batch * steps))
+    run_block = BLOCKS[cell]
+
+    def run(first: int, stride: int) -> None:
+        for block in range(first, blocks, stride):
+            run_block(block, x, y, kernel, recurrent, bias, dense_kernel, dense_bias, scale, out)
+
+    threads = min(numba.get_num_threads(), blocks)
+    if threads == 1:
+        run(0, 1)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(run, first, threads) for first in range(threads)]:
+                done.result()
+    losses, d_kernel, d_recurrent, d_bias, d_dense, d_dense_bias = (
+        _sum_sequences(values.reshape(blocks, -1, LANES), batch).astype(np.float32)
+        for values in out
+    )
+    keras_order = np.argsort(order)
+    grads = [
+        d_kernel[keras_order].reshape(1, gates),
+        d_recurrent.reshape(units, gates)[:, keras_order],
+        d_bias.reshape(gates, bias_rows).T[:, keras_order].reshape(bias.shape),
+        d_dense.reshape(units, 1),
+        d_dense_bias,
+    ]
+    return float(losses[0]) / (batch * steps), [np.ascontiguousarray(g) for g in grads]
+
+
+def _power(base: float, exponent: int) -> np.float32:
+    """``base ** exponent`` by squaring in float64, then rounded to float32: plain IEEE
+    operations, so the same on every CPU (libm's ``pow`` may differ by machine)."""
+    result, factor = 1.0, float(base)
+    while exponent:
+        if exponent & 1:
+            result *= factor
+        factor *= factor
+        exponent >>= 1
+    return np.float32(result)
+
+
+def _norm(arrays: list[np.ndarray]) -> np.float32:
+    """The float32 Euclidean norm of all of ``arrays``: the squares of float32 values are exact
+    in float64 and ``math.fsum`` adds them exactly, so the result is the same on every CPU."""
+    squares = [np.square(a.astype(np.float64)).ravel() for a in arrays]
+    return np.float32(math.sqrt(math.fsum(np.concatenate(squares))))
 
 
 class FusedAdam:
@@ -325,23 +552,23 @@ class FusedAdam:
 
     def clip_gradients(self, grads: list[np.ndarray]) -> list[np.ndarray]:
         if self.clip == "global":
-            norm = np.float32(math.sqrt(sum(float(np.sum(np.square(g))) for g in grads)))
+            norm = _norm(grads)
             scale = self.clipnorm * min(np.float32(1.0) / norm, np.float32(1.0) / self.clipnorm)
             return [g * np.float32(scale) for g in grads]
         clipped = []
         for g in grads:
-            norm = np.float32(math.sqrt(float(np.sum(np.square(g)))))
+            norm = _norm([g])
             clipped.append(g * self.clipnorm / max(norm, self.clipnorm))
         return clipped
 
     def apply(self, grads: list[np.ndarray], weights: list[np.ndarray]) -> None:
         """One Adam step on ``weights`` in place."""
         grads = self.clip_gradients(grads)
-        step = np.float32(self.iterations + 1)
+        step = self.iterations + 1
         alpha = (
             self.learning_rate
-            * np.sqrt(np.float32(1.0) - np.float32(BETA_2) ** step)
-            / (np.float32(1.0) - np.float32(BETA_1) ** step)
+            * np.sqrt(np.float32(1.0) - _power(np.float32(BETA_2), step))
+            / (np.float32(1.0) - _power(np.float32(BETA_1), step))
         )
         for g, w, m, v in zip(grads, weights, self.momentums, self.velocities, strict=True):
             m += (g - m) * np.float32(1.0 - BETA_1)

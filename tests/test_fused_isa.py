@@ -1,0 +1,91 @@
+"""The fused engine gives the same bits on every x86-64 instruction set and thread count.
+
+numba compiles for the host CPU unless ``NUMBA_CPU_NAME`` names another target, and it can
+generate code for an older one than the host: so one machine can check that AVX2 (haswell)
+and the SSE2 baseline (x86-64) give exactly the host's losses, gradients and weights. Each
+target gets its own numba cache folder, so the compiled kernels cannot be shared."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
+
+# A few epochs of fused training on random data, both cells; every float array is written out.
+TRAINING = """
+import sys
+import numba
+import numpy as np
+from rnn_cell_bench.fused import FusedAdam, loss_and_gradients
+
+numba.set_num_threads(int(sys.argv[2]))
+rng = np.random.default_rng(0)
+# 19 sequences: two full blocks of 8 and a padded one
+inputs = rng.normal(size=(19, 300, 1)).astype(np.float32)
+targets = np.sin(np.cumsum(inputs, axis=1) * 0.3).astype(np.float32)
+results = {}
+for cell, gates, clip in (("lstm", 4, "global"), ("gru", 3, "per_variable")):
+    units = 8
+    weights = [
+        rng.normal(0, 0.5, (1, gates * units)).astype(np.float32),
+        rng.normal(0, 0.3, (units, gates * units)).astype(np.float32),
+        rng.normal(0, 0.1, (gates * units,) if cell == "lstm" else (2, gates * units)),
+        rng.normal(0, 0.3, (units, 1)).astype(np.float32),
+        np.zeros(1, dtype=np.float32),
+    ]
+    weights = [np.asarray(w, dtype=np.float32) for w in weights]
+    adam = FusedAdam([w.shape for w in weights], 0.01, 0.5, clip)
+    losses = []
+    for epoch in range(4):
+        loss, grads = loss_and_gradients(cell, inputs, targets, weights)
+        losses.append(loss)
+        adam.apply(grads, weights)
+        for i, g in enumerate(grads):
+            results[f"{cell}_grad{epoch}_{i}"] = g
+    results[f"{cell}_losses"] = np.array(losses)
+    for i, w in enumerate(weights + adam.momentums + adam.velocities):
+        results[f"{cell}_state_{i}"] = w
+np.savez(sys.argv[1], **results)
+"""
+
+# (NUMBA_CPU_NAME or None for the host, threads)
+RUNS = {"host": (None, 1), "host-2-threads": (None, 2), "haswell": ("haswell", 2)}
+RUNS["x86-64"] = ("x86-64", 1)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("isa")
+    outputs = {}
+    for name, (cpu, threads) in RUNS.items():
+        env = {**os.environ, "PYTHONPATH": str(WORKFLOW)}
+        env.pop("NUMBA_CPU_FEATURES", None)
+        env.pop("NUMBA_CPU_NAME", None)
+        if cpu is not None:
+            env["NUMBA_CPU_NAME"] = cpu
+        # One cache folder per target (the host's runs share one).
+        env["NUMBA_CACHE_DIR"] = str(folder / f"cache-{cpu or 'host'}")
+        path = folder / f"{name}.npz"
+        subprocess.run(
+            [sys.executable, "-c", TRAINING, str(path), str(threads)], env=env, check=True
+        )
+        with np.load(path) as content:
+            outputs[name] = {key: content[key] for key in content.files}
+    return outputs
+
+
+@pytest.mark.parametrize("name", [name for name in RUNS if name != "host"])
+def test_every_target_and_thread_count_gives_the_hosts_bits(results, name):
+    reference, other = results["host"], results[name]
+    assert reference.keys() == other.keys()
+    for key, value in reference.items():
+        assert value.dtype == other[key].dtype, key
+        assert value.tobytes() == other[key].tobytes(), f"{key} differs under {name}"
+    assert np.all(np.diff(reference["gru_losses"]) < 0)  # it trains
+    assert np.all(np.isfinite(reference["lstm_losses"]))
