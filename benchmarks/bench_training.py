@@ -11,12 +11,20 @@ machine slows them alike; the table reports medians over all timed epochs and th
 baseline's median to each engine's. The first epoch of each measurement (tracing, compiling) is
 not timed. It also times data generation and a Snakemake dry run over a finished workflow of
 10 runs (the no-op overhead). Results go to a CSV as well.
+
+``--targets`` times the fused engine alone in a fresh process per instruction set (numba's
+``NUMBA_CPU_NAME``: the host, ``haswell`` for AVX2, ``x86-64`` for the SSE2 baseline) and
+thread count, with its own numba cache, so the first call's compile time is measured too;
+the ratios are against the Keras ``fit`` baseline of the same run:
+
+    .venv/bin/python benchmarks/bench_training.py --targets host,haswell,x86-64 --threads 1,2
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import shutil
@@ -126,6 +134,65 @@ def time_noop_dry_run(repeats: int = 3) -> float:
     return statistics.median(seconds)
 
 
+# Times the fused engine (loss, gradients and the Adam step) in a process of its own.
+FUSED_TIMING = """
+import json, sys, time
+import numba
+import numpy as np
+from rnn_cell_bench.data import DataSettings, make_arrays
+from rnn_cell_bench.fused import FusedAdam, loss_and_gradients
+
+cell, threads, sequences, steps, epochs = sys.argv[1:6]
+numba.set_num_threads(int(threads))
+inputs, targets, _, _ = make_arrays(DataSettings(n_sequences=int(sequences), n_steps=int(steps)))
+rng = np.random.default_rng(0)
+gates = {"lstm": 4, "gru": 3}[cell] * 16
+weights = [rng.normal(0, 0.3, (1, gates)), rng.normal(0, 0.2, (16, gates)),
+           np.zeros(gates if cell == "lstm" else (2, gates)), rng.normal(0, 0.2, (16, 1)),
+           np.zeros(1)]
+weights = [np.asarray(w, dtype=np.float32) for w in weights]
+adam = FusedAdam([w.shape for w in weights], 0.001, 1.0, "global")
+started = time.perf_counter()
+loss_and_gradients(cell, inputs[:, :10], targets[:, :10], weights)  # compiles or loads
+first = time.perf_counter() - started
+seconds = []
+for _ in range(int(epochs)):
+    started = time.perf_counter()
+    loss, grads = loss_and_gradients(cell, inputs, targets, weights)
+    adam.apply(grads, weights)
+    seconds.append(time.perf_counter() - started)
+print(json.dumps({"first_call": first, "seconds": seconds}))
+"""
+
+
+def fused_target_seconds(
+    cell: str, cpu: str, threads: int, args: argparse.Namespace, cache: Path
+) -> dict:
+    """First-call and per-epoch seconds of the fused engine under ``NUMBA_CPU_NAME=cpu``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "workflow"), "NUMBA_CACHE_DIR": str(cache)}
+    env.pop("NUMBA_CPU_NAME", None)
+    env.pop("NUMBA_CPU_FEATURES", None)
+    if cpu != "host":
+        env["NUMBA_CPU_NAME"] = cpu
+    command = [sys.executable, "-c", FUSED_TIMING, cell, str(threads)]
+    command += [str(args.sequences), str(args.steps), str(args.epochs)]
+    result = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def cpu_flags() -> str:
+    """The SIMD flags of this CPU that matter to the kernels."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                wanted = ("sse2", "avx", "avx2", "fma", "avx512f")
+                return " ".join(flag for flag in wanted if flag in flags)
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def cpu_name() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -142,7 +209,14 @@ def main() -> None:
     parser.add_argument("--sequences", type=int, default=40, help="sequences (one batch)")
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
-    parser.add_argument("--threads", type=int, default=2, help="threads per engine")
+    parser.add_argument(
+        "--threads", default="2", help="threads per engine (with --targets: a list)"
+    )
+    parser.add_argument(
+        "--targets",
+        default="",
+        help="time the fused engine per NUMBA_CPU_NAME, e.g. host,haswell,x86-64",
+    )
     parser.add_argument("--cells", default="lstm,gru")
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--skip-dry-run", action="store_true", help="skip the Snakemake timing")
@@ -151,6 +225,11 @@ def main() -> None:
     )
     args = parser.parse_args()
 
+    thread_counts = [int(n) for n in args.threads.split(",")]
+    args.threads = thread_counts[-1]
+    if args.targets:
+        run_targets(args, thread_counts)
+        return
     configure_threads(args.threads)
     from rnn_cell_bench.runtime import device_name
 
@@ -228,6 +307,60 @@ def main() -> None:
         for row in rows:
             writer.writerow({**row, "shape": shape, "threads": args.threads, "machine": machine})
     print(f"\nwrote {args.out}")
+
+
+def run_targets(args: argparse.Namespace, thread_counts: list[int]) -> None:
+    """The fused engine per instruction set and thread count against Keras ``fit``."""
+    configure_threads(max(thread_counts))
+    cells, targets = args.cells.split(","), args.targets.split(",")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; flags: {cpu_flags()}", flush=True)
+    data = DataSettings(n_sequences=args.sequences, n_steps=args.steps)
+    inputs, targets_array, _, _ = make_arrays(data)
+    fused: dict[tuple, list[float]] = {}
+    compile_seconds: dict[tuple, float] = {}
+    baseline: dict[str, list[float]] = {cell: [] for cell in cells}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_number in range(1, args.rounds + 1):
+            for cell in cells:
+                seconds = baseline_epoch_seconds(cell, inputs, targets_array, args.epochs)
+                baseline[cell].extend(seconds)
+                print(f"round {round_number}: {cell} keras fit {seconds}", flush=True)
+                for cpu in targets:
+                    for threads in thread_counts:
+                        timing = fused_target_seconds(
+                            cell, cpu, threads, args, Path(folder) / f"cache-{cpu}"
+                        )
+                        fused.setdefault((cell, cpu, threads), []).extend(timing["seconds"])
+                        compile_seconds.setdefault((cell, cpu), timing["first_call"])
+                        print(
+                            f"round {round_number}: {cell} fused {cpu} {threads} threads "
+                            + " ".join(f"{s:.3f}" for s in timing["seconds"]),
+                            flush=True,
+                        )
+    shape = f"{args.sequences} x {args.steps}"
+    print(f"\nFused engine, s/epoch at {shape}, median of {args.rounds} x {args.epochs} epochs")
+    print(f"{'cell':5s} {'target':8s} {'threads':>7s} {'s/epoch':>8s} {'vs fit':>7s}")
+    rows = []
+    for cell in cells:
+        fit = statistics.median(baseline[cell])
+        print(f"{cell:5s} {'keras':8s} {max(thread_counts):7d} {fit:8.3f} {1:6.1f}x")
+        for cpu in targets:
+            for threads in thread_counts:
+                median = statistics.median(fused[(cell, cpu, threads)])
+                print(f"{cell:5s} {cpu:8s} {threads:7d} {median:8.3f} {fit / median:6.1f}x")
+                rows.append([cell, cpu, threads, median, fit, fit / median])
+    print("\nFirst call in a fresh process and cache (numba compile), seconds:")
+    for (cell, cpu), seconds in compile_seconds.items():
+        print(f"{cell:5s} {cpu:8s} {seconds:6.1f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out.with_name(args.out.stem + "_targets.csv")
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["cell", "target", "threads", "sec_per_epoch", "keras_fit", "speedup"])
+        writer.writerows(rows)
+        for (cell, cpu), seconds in compile_seconds.items():
+            writer.writerow([cell, cpu, "compile", seconds, "", ""])
+    print(f"\nwrote {out} (machine: {cpu_name()}; flags: {cpu_flags()})")
 
 
 if __name__ == "__main__":
