@@ -19,7 +19,6 @@ from rnn_cell_bench.settings import TrainingDiverged, TrainingInterrupted, Train
 from rnn_cell_bench.training import train
 
 EXIT_INTERRUPTED = 128 + 15  # the shell's code for "ended by SIGTERM": the job is retried
-FINISHED = "done ("  # the last line of a job that wrote its outputs
 
 
 def main(
@@ -94,31 +93,36 @@ def main(
     if not options["keep_checkpoints"]:
         checkpointer.remove()
     print(
-        f"{FINISHED}{result.status}): {len(result.losses)} epochs, "
-        f"{result.sec_per_epoch:.3f} s/epoch"
+        f"done ({result.status}): {len(result.losses)} epochs, {result.sec_per_epoch:.3f} s/epoch"
     )
     return 0
 
 
 if "snakemake" in globals():
-    redirect_output(snakemake.log[0], finished_marker=FINISHED)
+    log_finished = redirect_output(snakemake.log[0], keep_unfinished=True)
     train_config = snakemake.config["train"]
-    sys.exit(
-        main(
-            data_path=snakemake.input.data,
-            expected_data=DataSettings.from_attrs(snakemake.params.data_settings),
-            cell=snakemake.wildcards.cell,
-            seed=int(snakemake.wildcards.seed),
-            settings=TrainSettings(**snakemake.params.settings),
-            threads=snakemake.threads,
-            # Read from the config, not params: these never change a completed run's result,
-            # so changing them must not trigger retraining.
-            options={
-                key: train_config[key]
-                for key in ("log_every", "checkpoint_every", "keep_checkpoints", "on_nan")
-            },
-            checkpoint_path=snakemake.params.checkpoint,
-            outputs=snakemake.output,
-            source_dir=Path(snakemake.scriptdir),
-        )
+    # Before TensorFlow is imported: a GPU of this job's own, held until the process ends
+    # (rnn_cell_bench/gpu_slots.py). From the config, not params: no rerun on change.
+    gpu = claim_gpu(train_config["jobs_per_gpu"])
+    print(f"gpu: {gpu.describe() if gpu else 'none'}", flush=True)
+    exit_code = main(
+        data_path=snakemake.input.data,
+        expected_data=DataSettings.from_attrs(snakemake.params.data_settings),
+        cell=snakemake.wildcards.cell,
+        seed=int(snakemake.wildcards.seed),
+        settings=TrainSettings(**snakemake.params.settings),
+        threads=snakemake.threads,
+        # Read from the config, not params: these never change a completed run's result,
+        # so changing them must not trigger retraining.
+        options={
+            key: train_config[key]
+            for key in ("log_every", "checkpoint_every", "keep_checkpoints", "on_nan")
+        },
+        checkpoint_path=snakemake.params.checkpoint,
+        outputs=snakemake.output,
+        source_dir=Path(snakemake.scriptdir),
+        gpu=gpu.record() if gpu else None,
     )
+    if exit_code == 0:
+        log_finished()
+    sys.exit(exit_code)
