@@ -7,6 +7,7 @@ the import costs seconds and hundreds of MB, which the fused engine does not nee
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -71,7 +72,7 @@ def _filtered_native_stderr(drop: re.Pattern | None):
 
 def import_tensorflow():
     """TensorFlow, imported with its start-up noise filtered where no GPU exists, with the
-    thread counts of :func:`configure_threads` applied."""
+    thread counts of :func:`configure_threads` applied and memory growth on every GPU."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # info chatter off, warnings kept
     already = "tensorflow" in sys.modules
     with _filtered_native_stderr(None if already or nvidia_devices_present() else NO_GPU_NOISE):
@@ -80,7 +81,11 @@ def import_tensorflow():
         if not already and "intra" in _THREADS:
             tf.config.threading.set_intra_op_parallelism_threads(_THREADS["intra"])
             tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.list_physical_devices("GPU")  # the CUDA probe happens here
+        for gpu in tf.config.list_physical_devices("GPU"):  # the CUDA probe happens here
+            # Take GPU memory as the job needs it, not nearly all of every GPU at start-up
+            # (RuntimeError: this process already uses the GPU, too late to change).
+            with contextlib.suppress(RuntimeError):
+                tf.config.experimental.set_memory_growth(gpu, True)
     return tf
 
 
