@@ -145,9 +145,11 @@ def run_record(
     data: dict,
     device: str,
     source_dir=None,
+    gpu: dict | None = None,
 ) -> dict:
     """Everything ``run.json`` says about a finished (or diverged) run. ``settings`` holds
-    the engine that ran (never ``auto``)."""
+    the engine that ran (never ``auto``); ``gpu`` is the GPU the job was given
+    (:meth:`rnn_cell_bench.gpu_slots.GpuClaim.record`), None without one."""
     from rnn_cell_bench.models import expected_params
 
     if settings.engine != result.engine:
@@ -168,6 +170,7 @@ def run_record(
         "resumed_from_epoch": result.resumed_from,
         "engine": result.engine,
         "device": device,
+        "gpu": gpu,
         "cpu": cpu_info(),
         "threads": threads,
         "host": platform.node(),

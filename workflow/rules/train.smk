@@ -14,7 +14,8 @@ rule train:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
     resources:
-        # One GPU per training job: with --resources gpu=1 locally they run one at a time.
+        # One GPU slot per training job: --resources gpu=N locally runs N at once, each on a
+        # GPU of its own (train.jobs_per_gpu slots per GPU; rnn_cell_bench/gpu_slots.py).
         gpu=1,
         # Minutes, for cluster schedulers: enough for the configured epochs and data size.
         runtime=train_runtime_minutes(),

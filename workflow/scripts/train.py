@@ -11,6 +11,7 @@ import pandas as pd
 
 from rnn_cell_bench.checkpoints import Checkpointer
 from rnn_cell_bench.data import DataFileError, DataSettings, file_sha256, read_dataset
+from rnn_cell_bench.gpu_slots import claim_gpu
 from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.models import save_model
 from rnn_cell_bench.provenance import run_fingerprint, run_record, write_json
@@ -32,6 +33,7 @@ def main(
     checkpoint_path: str,
     outputs,
     source_dir: Path,
+    gpu: dict | None = None,
 ) -> int:
     configure_threads(threads)
     try:  # refuse a damaged file, or one generated with other settings, before any training
@@ -88,7 +90,7 @@ def main(
         input_dim=inputs.shape[-1],
     )
     data = {"file": data_path, "sha256": data_sha256, "attrs": attrs}
-    record = run_record(result, cell, seed, settings, threads, data, device, source_dir)
+    record = run_record(result, cell, seed, settings, threads, data, device, source_dir, gpu)
     write_json(record, outputs.run)
     if not options["keep_checkpoints"]:
         checkpointer.remove()
