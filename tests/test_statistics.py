@@ -10,18 +10,23 @@ import pytest
 from scipy import stats
 
 from rnn_cell_bench.statistics import (
+    CLAIMS,
     COMPARISON_COLUMNS,
     METRICS,
     a12,
+    claim_statement,
     claims,
     claims_markdown,
     compare,
     decide,
+    family_note,
     geometric_mean_interval,
     holm,
     mean_interval,
     rank_test,
+    smallest_p,
     summarize,
+    t_band,
     tail_loss,
     wilson_interval,
 )
@@ -348,3 +353,45 @@ def test_claims_markdown_is_generated_from_the_table():
     single_text = claims_markdown(single)
     assert single_text.count("**supported**.") == 3 and "##" not in single_text
     assert "GRU - LSTM difference of means -0.6 [" in single_text
+
+
+def test_speed_claim_names_every_device_and_engine_and_flags_a_mix():
+    speed = CLAIMS[2]
+    assert claim_statement(speed, ["CPU", "CPU"], ["fused", "fused"]).endswith(
+        "on CPU with the fused engine"
+    )
+    mixed = claim_statement(speed, ["CPU", "NVIDIA H200"], ["fused", "keras"])
+    assert "on several devices (CPU, NVIDIA H200) with the fused and keras engines" in mixed
+    assert "not comparable" in mixed
+    assert claim_statement(CLAIMS[0], ["a", "b"], ["c"]) == CLAIMS[0].statement
+    table = claims(
+        compare(runs(GRU_VALUES, LSTM_VALUES)), ["CPU", "GPU"], pd.Series(["keras"] * 10), ()
+    )
+    assert "several devices (CPU, GPU) with the keras engine" in table.iloc[2]["statement"]
+
+
+def test_family_note_states_the_family_and_the_smallest_adjusted_p():
+    assert smallest_p(5, 5) == pytest.approx(2 / 252)
+    five = family_note(compare(runs(GRU_VALUES, LSTM_VALUES)))
+    assert "6 test(s) (1 condition(s) x 6 metrics" in five
+    assert "smallest exact two-sided p is 0.0079" in five
+    assert "6 x 0.0079 = 0.048" in five and "complete separation" in five
+    two_conditions = pd.concat(
+        [runs(GRU_VALUES, LSTM_VALUES, **{"task.horizon": h}) for h in (1, 25)]
+    )
+    twelve = family_note(compare(two_conditions, ["task.horizon"]))
+    assert "12 x 0.0079 = 0.095 >= 0.05" in twelve and "add seeds" in twelve
+    none = family_note(compare(runs(GRU_VALUES[:2], LSTM_VALUES[:2])))
+    assert "0 test(s)" in none and "every claim is inconclusive" in none
+    table = claims(compare(runs(GRU_VALUES, LSTM_VALUES)), "CPU", "fused")
+    assert five in claims_markdown(table, comparison=compare(runs(GRU_VALUES, LSTM_VALUES)))
+    assert "family" not in claims_markdown(table)
+
+
+def test_t_band_is_the_per_column_student_t_interval():
+    values = np.array([[1.0, 10.0], [2.0, 10.0], [3.0, 13.0], [4.0, 11.0], [5.0, 12.0]])
+    centre, low, high = t_band(values)
+    # t(0.975, 4) = 2.776445; std = 1.581139; half-width = 2.776445 * 1.581139 / sqrt(5)
+    assert centre[0] == 3.0 and high[0] - 3.0 == pytest.approx(1.963243, rel=1e-5)
+    assert 3.0 - low[0] == pytest.approx(high[0] - 3.0)
+    assert t_band(values[:1])[1] is None

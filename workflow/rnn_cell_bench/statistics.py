@@ -59,7 +59,11 @@ Each claim is a one-sided statement that the GRU is lower on one metric. It is d
 two-sided test: **inconclusive** if there is no test (too few completed runs) or the Holm-adjusted
 p >= 0.05; otherwise **supported** if A12 > 0.5 (the GRU tends to be lower) and
 **contradicted** if A12 < 0.5. The speed claim is specific to the device and engine that were
-timed, and its statement names them.
+timed, and its statement names them (and says so when the runs mixed devices or engines).
+``claims.md`` states the family of Holm's adjustment and, from the arm sizes, the smallest
+adjusted p the seeds allow (``family_note``): at 5 seeds per arm and 6 metrics it is
+6 x 2/252 = 0.048, so only a complete separation of the runs decides a claim, and with more
+conditions in the family nothing can be decided without more seeds.
 """
 
 from __future__ import annotations
@@ -263,6 +267,20 @@ def tail_loss(losses: Iterable[float], tail_epochs: int = TAIL_EPOCHS) -> float:
     if np.any(tail <= 0):
         raise ValueError("losses must be positive")
     return float(np.exp(np.log(tail).mean()))
+
+
+def t_band(values: np.ndarray, confidence: float = CONFIDENCE):
+    """Per column (axis 1 of a runs x epochs array): the mean and its Student-t interval, as
+    arrays (bounds None for a single run). On log values this is, exponentiated,
+    :func:`geometric_mean_interval` at every epoch: the figure's band around the geometric mean.
+    """
+    x = np.asarray(values, dtype=float)
+    centre = x.mean(axis=0)
+    if len(x) < 2:
+        return centre, None, None
+    t = stats.t.ppf(0.5 + confidence / 2, df=len(x) - 1)
+    half = t * x.std(axis=0, ddof=1) / math.sqrt(len(x))
+    return centre, centre - half, centre + half
 
 
 # --- two-sample contrast -------------------------------------------------------------------
@@ -522,11 +540,31 @@ def compare(
 # --- claims --------------------------------------------------------------------------------
 
 
-def claim_statement(claim: Claim, device: str, engine: str) -> str:
-    """The claim as tested; the speed claim names the device and engine that were timed."""
-    if claim.metric == "sec_per_epoch":
-        return f"{claim.statement}, on {device} with the {engine} engine"
-    return claim.statement
+def _distinct(names: str | Iterable[str]) -> list[str]:
+    if isinstance(names, str):
+        return [names]
+    return sorted({str(name) for name in names})
+
+
+def claim_statement(claim: Claim, device: str | Iterable[str], engine: str | Iterable[str]) -> str:
+    """The claim as tested; the speed claim names the device and engine that were timed.
+
+    ``device`` and ``engine`` are a name or every run's name (a metrics column): when the runs
+    used more than one, the statement says so, since their times are then not comparable."""
+    if claim.metric != "sec_per_epoch":
+        return claim.statement
+    devices, engines = _distinct(device), _distinct(engine)
+    if not devices or not engines:
+        raise ValueError("the speed claim needs the device and engine that were timed")
+    where = devices[0] if len(devices) == 1 else f"several devices ({', '.join(devices)})"
+    if len(engines) == 1:
+        how = f"the {engines[0]} engine"
+    else:
+        how = f"the {' and '.join(engines)} engines"
+    text = f"{claim.statement}, on {where} with {how}"
+    if len(devices) > 1 or len(engines) > 1:
+        text += " (mixed set-ups: the times are not comparable)"
+    return text
 
 
 def decide(row: pd.Series | dict, alpha: float = ALPHA) -> tuple[str, str]:
@@ -547,8 +585,8 @@ def decide(row: pd.Series | dict, alpha: float = ALPHA) -> tuple[str, str]:
 
 def claims(
     comparison: pd.DataFrame,
-    device: str,
-    engine: str,
+    device: str | Iterable[str],
+    engine: str | Iterable[str],
     condition_columns: Sequence[str] = (),
     alpha: float = ALPHA,
 ) -> pd.DataFrame:
@@ -589,10 +627,53 @@ def _effect_text(row: pd.Series) -> str:
     return f"GRU - LSTM difference of means {row['effect']:.3g}{interval}"
 
 
+def smallest_p(n_gru: int, n_lstm: int) -> float:
+    """The smallest two-sided p an exact rank test can give for these arm sizes (no ties)."""
+    return min(1.0, 2 / math.comb(n_gru + n_lstm, n_gru))
+
+
+def family_note(comparison: pd.DataFrame, alpha: float = ALPHA) -> str:
+    """What Holm's family is, and whether these seeds can decide anything at all.
+
+    With few seeds the smallest exact p times the number of tests can exceed ``alpha``: then
+    no claim can be anything but inconclusive, and the note says so rather than leave the
+    reader to find out."""
+    tested = comparison[comparison["p_value"].notna()]
+    metrics = comparison["metric"].nunique()
+    conditions = len(comparison) // metrics if metrics else 0
+    m = len(tested)
+    family = (
+        f"The family for Holm's adjustment is every test of the experiment: {m} test(s) "
+        f"({conditions} condition(s) x {metrics} metrics, less those without a test)."
+    )
+    if m == 0:
+        return (
+            f"{family} No test was run: every comparison has an arm with fewer than "
+            f"{MIN_COMPLETED} completed runs, so every claim is inconclusive."
+        )
+    sizes = tested[["n_gru", "n_lstm"]].astype(int).drop_duplicates()
+    best = min(smallest_p(int(g), int(lstm)) for g, lstm in sizes.itertuples(index=False))
+    g, lstm = max(sizes.itertuples(index=False), key=lambda s: math.comb(s[0] + s[1], s[0]))
+    floor = f"With {g} GRU and {lstm} LSTM runs the smallest exact two-sided p is {_p(best)}"
+    if m * best >= alpha:
+        return (
+            f"{family} {floor}, and {m} x {_p(best)} = {_p(m * best)} >= {alpha:g}: at this "
+            f"number of seeds no claim can be anything but inconclusive (add seeds)."
+        )
+    return (
+        f"{family} {floor}, so the smallest possible Holm-adjusted p is {m} x {_p(best)} = "
+        f"{_p(m * best)}: a claim is decided only by a (near-)complete separation of the runs."
+    )
+
+
 def claims_markdown(
-    claims_table: pd.DataFrame, condition_columns: Sequence[str] = (), alpha: float = ALPHA
+    claims_table: pd.DataFrame,
+    condition_columns: Sequence[str] = (),
+    alpha: float = ALPHA,
+    comparison: pd.DataFrame | None = None,
 ) -> str:
-    """``claims.md``: each condition's three claims with the verdict and the numbers behind it."""
+    """``claims.md``: each condition's three claims with the verdict and the numbers behind it,
+    and, given the ``comparison`` table, what Holm's family is (:func:`family_note`)."""
     condition_columns = list(condition_columns)
     lines = [
         "# The original's claims, checked",
@@ -603,6 +684,8 @@ def claims_markdown(
         f"seeds do not decide it. Effects are GRU against LSTM with 95% intervals; A12 is the "
         f"probability that a GRU run beats an LSTM run.",
     ]
+    if comparison is not None:
+        lines += ["", family_note(comparison, alpha)]
     for condition, group in _conditions(claims_table, condition_columns):
         lines.append("")
         if condition:
