@@ -1,4 +1,4 @@
-"""Per-run metrics, volatility on synthetic curves, and per-cell summaries."""
+"""Per-run metrics: volatility on synthetic curves, tail loss, the rows of metrics.csv."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from rnn_cell_bench.metrics import (
+    METRIC_COLUMNS,
+    condition_columns,
     run_metrics,
     spike_count,
-    summarize,
-    t_interval,
     volatility,
 )
 
@@ -80,41 +80,14 @@ def test_run_metrics_row():
     history = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [4.0, 2.0, 2.2, 1.0]})
     run = {"cell": "lstm", "seed": 3, "params": 1169, "sec_per_epoch": 0.5, "device": "CPU"}
     row = run_metrics(run, history)
+    assert list(row) == list(METRIC_COLUMNS)
     assert row["final_loss"] == 1.0 and row["best_loss"] == 1.0
+    # Fewer epochs than metrics.tail_epochs: the geometric mean of all of them.
+    assert row["tail_loss"] == pytest.approx((4.0 * 2.0 * 2.2 * 1.0) ** 0.25)
+    assert run_metrics(run, history, tail_epochs=2)["tail_loss"] == pytest.approx(math.sqrt(2.2))
     assert row["volatility"] == pytest.approx(math.log(1.1) / 3)
     assert row["spikes"] == 1
     assert (row["cell"], row["seed"], row["params"], row["device"]) == ("lstm", 3, 1169, "CPU")
-
-
-def test_t_interval_matches_textbook_values():
-    mean, low, high = t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
-    # t(0.975, 4) = 2.776445; std = 1.581139; half-width = 2.776445 * 1.581139 / sqrt(5)
-    assert mean == 3.0
-    assert high - mean == pytest.approx(1.963243, rel=1e-5)
-    assert mean - low == pytest.approx(high - mean)
-    assert math.isnan(t_interval([2.0])[1])
-
-
-def test_summary_has_one_row_per_cell_in_order():
-    metrics = pd.DataFrame(
-        {
-            "cell": ["gru", "gru", "lstm", "lstm", "lstm"],
-            "seed": [0, 1, 0, 1, 2],
-            "status": ["completed"] * 5,
-            "params": [929, 929, 1169, 1169, 1169],
-            "final_loss": [1.0, 2.0, 3.0, 4.0, 5.0],
-            "volatility": [0.0, 0.0, 0.1, 0.2, 0.3],
-            "sec_per_epoch": [1.0, 1.0, 2.0, 2.0, 2.0],
-        }
-    )
-    summary = summarize(metrics, cell_order=["lstm", "gru"])
-    assert list(summary.cell) == ["lstm", "gru"]
-    assert list(summary.n) == [3, 2]
-    lstm = summary.iloc[0]
-    assert lstm.final_loss_mean == 4.0
-    assert lstm.final_loss_std == 1.0
-    assert lstm.final_loss_ci95_low < 4.0 < lstm.final_loss_ci95_high
-    assert lstm.sec_per_epoch_std == 0.0
 
 
 def test_diverged_run_metrics_describe_the_epochs_before_divergence():
@@ -122,26 +95,25 @@ def test_diverged_run_metrics_describe_the_epochs_before_divergence():
     run = {"cell": "gru", "seed": 1, "status": "diverged", "params": 929}
     row = run_metrics({**run, "sec_per_epoch": 0.5, "device": "CPU"}, history)
     assert row["status"] == "diverged"
-    assert math.isnan(row["final_loss"])
+    assert math.isnan(row["final_loss"]) and math.isnan(row["tail_loss"])
     assert row["best_loss"] == 2.0
     assert row["volatility"] == pytest.approx(math.log(1.1) / 2)
 
 
-def test_summary_counts_diverged_runs_and_leaves_them_out_of_the_statistics():
-    metrics = pd.DataFrame(
-        {
-            "cell": ["lstm"] * 3 + ["gru"] * 2,
-            "seed": [0, 1, 2, 0, 1],
-            "status": ["completed", "diverged", "completed", "diverged", "diverged"],
-            "params": [1169] * 3 + [929] * 2,
-            "final_loss": [1.0, math.nan, 3.0, math.nan, math.nan],
-            "volatility": [0.1, 0.9, 0.3, 0.5, 0.5],
-            "sec_per_epoch": [1.0, 1.0, 1.0, 2.0, 2.0],
-        }
+def test_a_spike_in_the_last_epoch_sets_the_final_loss_not_the_tail_loss():
+    losses = np.full(100, 0.1)
+    losses[-1] = 1.0  # one spike, ten times the loss, in the last epoch
+    row = run_metrics(
+        {"cell": "lstm", "seed": 0, "params": 1, "sec_per_epoch": 0.1, "device": "CPU"},
+        pd.DataFrame({"epoch": np.arange(1, 101), "loss": losses}),
+        tail_epochs=50,
     )
-    summary = summarize(metrics, cell_order=["lstm", "gru"]).set_index("cell")
-    assert summary.loc["lstm", "n"] == 3 and summary.loc["lstm", "n_diverged"] == 1
-    assert summary.loc["lstm", "final_loss_mean"] == 2.0
-    assert summary.loc["lstm", "volatility_mean"] == pytest.approx(0.2)
-    assert summary.loc["gru", "n_diverged"] == 2
-    assert math.isnan(summary.loc["gru", "final_loss_mean"])
+    assert row["final_loss"] == 1.0
+    assert row["tail_loss"] == pytest.approx(0.1 * 10 ** (1 / 50))
+
+
+def test_condition_columns_are_the_columns_beyond_the_metrics():
+    plain = pd.DataFrame(columns=METRIC_COLUMNS)
+    assert condition_columns(plain) == []
+    study = plain.assign(**{"task.horizon": [], "model.units": []})
+    assert condition_columns(study) == ["task.horizon", "model.units"]

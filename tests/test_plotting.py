@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from rnn_cell_bench.plotting import PlotSettings, center_and_band, plot_loss_curves
+from rnn_cell_bench.statistics import geometric_mean_interval
 
 
 def fake_histories(seeds=(0, 1, 2)):
@@ -62,6 +63,17 @@ def test_center_is_geometric_mean_with_band_around_it():
     np.testing.assert_allclose(center, [2.5, 25.0])
     assert np.all(low < center) and np.all(center < high)
     assert center_and_band(curves[:1], "ci95", log_y=True)[1] is None  # one seed: no band
+
+
+def test_log_band_is_the_summarys_geometric_mean_interval_at_every_epoch():
+    rng = np.random.default_rng(0)
+    curves = np.exp(rng.normal(size=(5, 7)))
+    center, low, high = center_and_band(curves, "ci95", log_y=True)
+    for epoch in range(curves.shape[1]):
+        assert (center[epoch], low[epoch], high[epoch]) == pytest.approx(
+            geometric_mean_interval(curves[:, epoch])
+        )
+    assert np.all(low > 0)
 
 
 def test_diverged_runs_are_marked_and_left_out_of_the_mean(tmp_path, monkeypatch):

@@ -40,6 +40,7 @@ def test_full_run_writes_every_output(finished_project):
         "seed",
         "status",
         "params",
+        "tail_loss",
         "final_loss",
         "best_loss",
         "volatility",
@@ -58,9 +59,13 @@ def test_full_run_writes_every_output(finished_project):
     summary = pd.read_csv(results / "summary.csv")
     assert list(summary.cell) == ["lstm", "gru"]
     assert list(summary.n) == [2, 2]
-    for name in ("final_loss", "volatility", "sec_per_epoch"):
-        for stat in ("mean", "std", "ci95_low", "ci95_high"):
+    for name in ("tail_loss", "final_loss", "best_loss", "sec_per_epoch"):  # geometric means
+        for stat in ("gmean", "ci_low", "ci_high"):
             assert f"{name}_{stat}" in summary.columns
+    for name in ("volatility", "spikes"):
+        for stat in ("mean", "ci_low", "ci_high"):
+            assert f"{name}_{stat}" in summary.columns
+    assert "divergence_ci_high" in summary.columns
     for cell in ("lstm", "gru"):
         for seed in (0, 1):
             run_dir = results / "runs" / cell / f"seed_{seed}"
@@ -93,6 +98,11 @@ def test_plot_setting_reruns_only_plotting(project_copy):
 def test_progress_and_thread_settings_do_not_retrain(project_copy):
     edit_config(project_copy, train={"log_every": 1, "threads": 1})
     assert planned_jobs(project_copy) == {}
+
+
+def test_tail_epochs_rerun_only_aggregation_and_plotting(project_copy):
+    edit_config(project_copy, metrics={"tail_epochs": 2})
+    assert planned_jobs(project_copy) == {"aggregate": 1, "plot": 1, "all": 1}
 
 
 def test_epochs_rerun_training_and_downstream_not_data(project_copy):

@@ -1,4 +1,13 @@
-"""Per-run metrics and per-cell summaries with uncertainty over seeds.
+"""Per-run metrics: one row of ``metrics.csv`` per training run.
+
+Summaries over seeds and the GRU-LSTM comparison are in :mod:`rnn_cell_bench.statistics`.
+
+Losses
+------
+``final_loss`` is the loss reported for the last epoch: as Keras reports it, the loss of the
+weights before that epoch's update. ``best_loss`` is the lowest epoch loss. ``tail_loss`` is the
+geometric mean of the last ``metrics.tail_epochs`` epochs (all of them if fewer): one spike at
+the end moves it by 1/tail_epochs of its log size, where it can set ``final_loss`` alone.
 
 Volatility
 ----------
@@ -20,13 +29,15 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from rnn_cell_bench.statistics import TAIL_EPOCHS, tail_loss
+
 SPIKE_THRESHOLD = 0.05  # a rise of more than 5% from one epoch to the next
-SUMMARY_METRICS = ("final_loss", "volatility", "sec_per_epoch")
 METRIC_COLUMNS = (
     "cell",
     "seed",
     "status",
     "params",
+    "tail_loss",
     "final_loss",
     "best_loss",
     "volatility",
@@ -56,11 +67,17 @@ def spike_count(losses: Iterable[float], threshold: float = SPIKE_THRESHOLD) -> 
     return int(np.sum(_log_steps(losses) > math.log1p(threshold)))
 
 
-def run_metrics(run: dict, history: pd.DataFrame) -> dict:
+def condition_columns(metrics: pd.DataFrame) -> list[str]:
+    """Columns of a metrics table that name a condition: every column beyond
+    ``METRIC_COLUMNS`` (none for a plain config), in table order."""
+    return [column for column in metrics.columns if column not in METRIC_COLUMNS]
+
+
+def run_metrics(run: dict, history: pd.DataFrame, tail_epochs: int = TAIL_EPOCHS) -> dict:
     """One row of ``metrics.csv`` from a run's ``run.json`` record and ``history.csv``.
 
-    A diverged run has no final loss (NaN); its best loss, volatility and spikes describe the
-    epochs before the loss became NaN or inf.
+    A diverged run has no tail or final loss (NaN); its best loss, volatility and spikes
+    describe the epochs before the loss became NaN or inf.
     """
     losses = history["loss"].to_numpy(dtype=float)
     finite = losses[: np.argmin(np.isfinite(losses))] if not np.isfinite(losses).all() else losses
@@ -70,6 +87,7 @@ def run_metrics(run: dict, history: pd.DataFrame) -> dict:
         "seed": int(run["seed"]),
         "status": "diverged" if diverged else "completed",
         "params": int(run["params"]),
+        "tail_loss": math.nan if diverged else tail_loss(losses, tail_epochs),
         "final_loss": math.nan if diverged else float(losses[-1]),
         "best_loss": float(finite.min()) if len(finite) else math.nan,
         "volatility": volatility(finite) if len(finite) > 1 else math.nan,
@@ -78,42 +96,3 @@ def run_metrics(run: dict, history: pd.DataFrame) -> dict:
         "engine": run.get("engine", "keras"),
         "device": run["device"],
     }
-
-
-def t_interval(values: Iterable[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided Student-t confidence interval of the mean (NaN bounds when n < 2)."""
-    from scipy import stats
-
-    x = np.asarray(list(values), dtype=float)
-    mean = float(x.mean())
-    if len(x) < 2:
-        return mean, math.nan, math.nan
-    half = stats.t.ppf(0.5 + confidence / 2, df=len(x) - 1) * x.std(ddof=1) / math.sqrt(len(x))
-    return mean, float(mean - half), float(mean + half)
-
-
-def summarize(metrics: pd.DataFrame, cell_order: Iterable[str] | None = None) -> pd.DataFrame:
-    """One row per cell: n runs, how many diverged, and the mean, std (ddof=1) and 95% CI of
-    each summary metric over the runs that completed."""
-    rows = []
-    cells = list(cell_order) if cell_order is not None else sorted(metrics["cell"].unique())
-    for cell in cells:
-        group = metrics[metrics["cell"] == cell]
-        if group.empty:
-            continue
-        completed = group[group["status"] != "diverged"]
-        row: dict = {
-            "cell": cell,
-            "n": len(group),
-            "n_diverged": len(group) - len(completed),
-            "params": int(group["params"].iloc[0]),
-        }
-        for name in SUMMARY_METRICS:
-            values = completed[name]
-            mean, low, high = t_interval(values) if len(values) else (math.nan,) * 3
-            row[f"{name}_mean"] = mean
-            row[f"{name}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-            row[f"{name}_ci95_low"] = low
-            row[f"{name}_ci95_high"] = high
-        rows.append(row)
-    return pd.DataFrame(rows)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnn_cell_bench.metrics import t_interval
+from rnn_cell_bench.statistics import t_band
 
 # As in the original figure: LSTM blue, GRU orange.
 CELL_COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e"}
@@ -35,18 +35,17 @@ class PlotSettings:
 def center_and_band(curves: np.ndarray, band: str, log_y: bool):
     """Center line and band over seeds (rows) per epoch (columns).
 
-    On a log axis the center is the geometric mean and the 95% CI is taken in log space.
+    On a log axis the center is the geometric mean and the 95% CI is taken in log space: at
+    every epoch the interval ``summary.csv`` gives a loss (``statistics.geometric_mean_interval``).
     """
+    if band not in BANDS:
+        raise ValueError(f"plot.band must be one of {BANDS}, got {band!r}")
     values = np.log(curves) if log_y else curves
-    center = values.mean(axis=0)
-    low = high = None
+    center, low, high = t_band(values)
     if band == "range":
         low, high = values.min(axis=0), values.max(axis=0)
-    elif band == "ci95" and len(values) > 1:
-        bounds = np.array([t_interval(column)[1:] for column in values.T])
-        low, high = bounds[:, 0], bounds[:, 1]
-    elif band not in BANDS:
-        raise ValueError(f"plot.band must be one of {BANDS}, got {band!r}")
+    elif band == "none":
+        low = high = None
     back = np.exp if log_y else (lambda v: v)
     return (
         back(center),

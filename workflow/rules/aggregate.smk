@@ -2,7 +2,7 @@ rule aggregate:
     input:
         runs=all_runs("run.json"),
         histories=all_runs("history.csv"),
-        code=package_code("metrics"),
+        code=package_code("metrics", "statistics"),
     output:
         metrics=report(
             "results/metrics.csv",
@@ -14,11 +14,27 @@ rule aggregate:
             caption="../report/summary.rst",
             category="Tables",
         ),
+        comparison=report(
+            "results/comparison.csv",
+            caption="../report/comparison.rst",
+            category="Tables",
+        ),
+        claims=report(
+            "results/claims.csv",
+            caption="../report/claims.rst",
+            category="Claims",
+        ),
+        claims_md=report(
+            "results/claims.md",
+            caption="../report/claims_md.rst",
+            category="Claims",
+        ),
     log:
         "results/logs/aggregate.log",
     conda:
         "../../envs/analysis.yaml"
     params:
         cells=CELLS,
+        tail_epochs=config["metrics"]["tail_epochs"],
     script:
         "../scripts/aggregate.py"

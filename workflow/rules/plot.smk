@@ -2,7 +2,7 @@ rule plot:
     input:
         histories=all_runs("history.csv"),
         metrics=rules.aggregate.output.metrics,
-        code=package_code("plotting", "metrics"),
+        code=package_code("plotting", "statistics"),
     output:
         png=report(
             "results/figures/loss_curves.png",
