@@ -5,7 +5,13 @@ rule train:
     output:
         history=f"{RUN_DIR}/history.csv",
         model=f"{RUN_DIR}/model.keras",
-        run=f"{RUN_DIR}/run.json",
+        run=report(
+            f"{RUN_DIR}/run.json",
+            caption="../report/run.rst",
+            category="Provenance",
+            subcategory="{cell}",
+            labels={"cell": "{cell}", "seed": "{seed}"},
+        ),
     log:
         "results/logs/train/{cell}/seed_{seed}.log",
     benchmark:

@@ -1,0 +1,69 @@
+"""``snakemake --report`` on the finished tiny project: every figure and table, with captions,
+the config used and each run's provenance, in one self-contained HTML file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+from conftest import snakemake
+
+TABLES = ("metrics.csv", "summary.csv", "comparison.csv", "claims.csv", "claims.md")
+RUNS = [f"results/runs/{cell}/seed_{seed}/run.json" for cell in ("lstm", "gru") for seed in (0, 1)]
+
+
+def embedded(html: str, name: str) -> dict:
+    """The JSON object a Snakemake report assigns to ``var <name>``."""
+    match = re.search(rf"var {name} = (\{{.*?\}});\n", html, re.DOTALL)
+    assert match, f"no {name} in the report"
+    return json.loads(match.group(1))
+
+
+def content(item: dict) -> bytes:
+    return base64.b64decode(item["data_uri"].split("base64,", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def report(finished_project, tmp_path_factory):
+    """The report built from a copy of the finished project (nothing is retrained)."""
+    import shutil
+
+    project = tmp_path_factory.mktemp("report") / "project"
+    shutil.copytree(finished_project, project, symlinks=True)
+    result = snakemake(project, "--report", "results/report.html")
+    assert "Report created" in result.stdout + result.stderr
+    return project, (project / "results" / "report.html").read_text()
+
+
+def test_report_holds_the_figure_and_every_table_with_its_content(report):
+    project, html = report
+    results = embedded(html, "results")
+    figure = results["results/figures/loss_curves.png"]
+    assert figure["mime_type"] == "image/png"
+    assert content(figure) == (project / "results" / "figures" / "loss_curves.png").read_bytes()
+    for table in TABLES:
+        item = results[f"results/{table}"]
+        assert content(item) == (project / "results" / table).read_bytes(), table
+        assert len(item["caption"]) > 200, f"{table} has no caption saying how to read it"
+    assert "Holm" in results["results/comparison.csv"]["caption"]
+    assert "inconclusive" in results["results/claims.csv"]["caption"]
+
+
+def test_report_holds_each_runs_provenance(report):
+    project, html = report
+    results = embedded(html, "results")
+    for run in RUNS:
+        record = json.loads(content(results[run]))
+        assert record == json.loads((project / run).read_text())
+        assert record["versions"]["tensorflow"]
+    categories = embedded(html, "categories")
+    assert set(categories) >= {"Figures", "Tables", "Claims", "Provenance"}
+
+
+def test_report_shows_the_config_used(report):
+    _, html = report
+    # The merged config (tiny.yaml over config.yaml), rendered in the report's description.
+    assert "Configuration used" in html
+    assert "tail_epochs: 50" in html and "seeds: [0, 1]" in html and "epochs: 4" in html
