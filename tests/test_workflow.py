@@ -96,7 +96,7 @@ def test_plot_setting_reruns_only_plotting(project_copy):
 
 
 def test_progress_and_thread_settings_do_not_retrain(project_copy):
-    edit_config(project_copy, train={"log_every": 1, "threads": 1})
+    edit_config(project_copy, train={"log_every": 1, "threads": 1, "tensorboard": True})
     assert planned_jobs(project_copy) == {}
 
 

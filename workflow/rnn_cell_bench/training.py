@@ -36,6 +36,8 @@ class EpochMonitor:
     """What happens after every epoch: timing, progress lines, divergence, periodic
     checkpoints, and the checkpoint-and-exit on SIGTERM."""
 
+    on_epoch: Callable[[int, float], None] | None = None  # on_epoch(epoch, loss), every epoch
+
     def __init__(self, result, cell, seed, settings, log, log_every, checkpointer, on_nan, stop):
         self.result, self.cell, self.seed, self.settings = result, cell, seed, settings
         self.log, self.log_every = log, log_every
@@ -47,6 +49,8 @@ class EpochMonitor:
         result.seconds.append(seconds)
         result.losses.append(loss)
         done = len(result.losses)
+        if self.on_epoch is not None:  # every epoch of the history, a diverged one included
+            self.on_epoch(done, loss)
         if not math.isfinite(loss):
             self.log(f"epoch {done}/{epochs}  loss {loss}: diverged")
             if self.on_nan == "fail":
@@ -80,6 +84,7 @@ def train(
     log_every: int = 50,
     checkpointer: Checkpointer | None = None,
     on_nan: str = "stop_run",
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> RunResult:
     """Train ``cell`` on the whole data set as one batch, one optimizer step per epoch.
 
@@ -89,7 +94,8 @@ def train(
     resumes from its checkpoint when there is one, saves one every ``checkpointer.every``
     epochs, and on SIGTERM saves one and raises :class:`TrainingInterrupted`. A NaN or inf loss
     ends the run as ``diverged`` (``on_nan="stop_run"``) or raises :class:`TrainingDiverged`
-    (``on_nan="fail"``).
+    (``on_nan="fail"``). ``on_epoch(epoch, loss)``, if given, is called after every epoch
+    (numbered from 1, resumed epochs not repeated), outside the epoch's timing: a live view.
     """
     if on_nan not in ON_NAN:
         raise ValueError(f"train.on_nan must be one of {ON_NAN}, got {on_nan!r}")
@@ -114,6 +120,7 @@ def train(
         monitor = EpochMonitor(
             result, cell, seed, settings, log, log_every, checkpointer, on_nan, stop_requested
         )
+        monitor.on_epoch = on_epoch
         for _ in range(result.resumed_from, settings.epochs):
             started = time.perf_counter()
             loss = engine.run_epoch()

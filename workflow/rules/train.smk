@@ -30,5 +30,8 @@ rule train:
         data_settings=DATA_SETTINGS.as_attrs(),
         # Outside the outputs: Snakemake deletes declared outputs before a rerun.
         checkpoint=lambda wildcards: f"results/checkpoints/{wildcards.cell}/seed_{wildcards.seed}.npz",
+        # Written to only with train.tensorboard: true, which the script reads from the config:
+        # a live view changes no result, so toggling it reruns nothing. Not an output either.
+        tensorboard=lambda wildcards: f"results/tensorboard/{wildcards.cell}/seed_{wildcards.seed}",
     script:
         "../scripts/train.py"

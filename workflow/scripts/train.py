@@ -12,6 +12,7 @@ import pandas as pd
 from rnn_cell_bench.checkpoints import Checkpointer
 from rnn_cell_bench.data import DataFileError, DataSettings, file_sha256, read_dataset
 from rnn_cell_bench.gpu_slots import claim_gpu
+from rnn_cell_bench.live_view import tensorboard_scalars
 from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.models import save_model
 from rnn_cell_bench.provenance import run_fingerprint, run_record, write_json
@@ -56,17 +57,20 @@ def main(
         every=options["checkpoint_every"],
         fingerprint=run_fingerprint(cell, seed, settings, data_sha256),
     )
+    tensorboard = options["tensorboard_dir"] if options["tensorboard"] else None
     try:
-        result = train(
-            inputs,
-            targets,
-            cell,
-            seed,
-            settings,
-            log_every=options["log_every"],
-            checkpointer=checkpointer,
-            on_nan=options["on_nan"],
-        )
+        with tensorboard_scalars(tensorboard) as on_epoch:
+            result = train(
+                inputs,
+                targets,
+                cell,
+                seed,
+                settings,
+                log_every=options["log_every"],
+                checkpointer=checkpointer,
+                on_nan=options["on_nan"],
+                on_epoch=on_epoch,
+            )
     except TrainingInterrupted as stop:
         print(f"interrupted: {stop}", flush=True)
         return EXIT_INTERRUPTED
@@ -117,8 +121,17 @@ if "snakemake" in globals():
         # Read from the config, not params: these never change a completed run's result,
         # so changing them must not trigger retraining.
         options={
-            key: train_config[key]
-            for key in ("log_every", "checkpoint_every", "keep_checkpoints", "on_nan")
+            **{
+                key: train_config[key]
+                for key in (
+                    "log_every",
+                    "checkpoint_every",
+                    "keep_checkpoints",
+                    "on_nan",
+                    "tensorboard",
+                )
+            },
+            "tensorboard_dir": snakemake.params.tensorboard,
         },
         checkpoint_path=snakemake.params.checkpoint,
         outputs=snakemake.output,

@@ -1,0 +1,65 @@
+"""train.tensorboard: one scalar per epoch for both engines, live; toggling it reruns nothing."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import planned_jobs, snakemake
+from test_workflow import edit_config
+
+from rnn_cell_bench.data import DataSettings, make_arrays
+from rnn_cell_bench.live_view import read_scalars, tensorboard_scalars
+from rnn_cell_bench.settings import TrainSettings
+from rnn_cell_bench.training import train
+
+TINY = DataSettings(n_sequences=2, n_steps=30, periods=(7.0, 11.0), horizon=3)
+
+
+def quiet(line):
+    pass
+
+
+@pytest.mark.parametrize("engine", ["fused", "keras"])
+def test_train_calls_on_epoch_once_per_epoch_with_the_history(engine):
+    inputs, targets, _, _ = make_arrays(TINY)
+    seen = []
+    settings = TrainSettings(epochs=5, learning_rate=0.01, engine=engine)
+    result = train(
+        inputs, targets, "gru", 0, settings, log=quiet, on_epoch=lambda *a: seen.append(a)
+    )
+    assert seen == list(enumerate(result.losses, start=1))
+
+
+def test_scalars_round_trip_through_event_files(tmp_path):
+    with tensorboard_scalars(tmp_path / "run") as on_epoch:
+        for epoch, loss in ((1, 0.5), (2, 0.25), (3, math.inf)):
+            on_epoch(epoch, loss)
+    assert read_scalars(tmp_path / "run") == [(1, 0.5), (2, 0.25), (3, math.inf)]
+    with tensorboard_scalars(None) as off:
+        assert off is None
+    assert len(list((tmp_path / "run").iterdir())) == 1  # one event file, nothing else
+
+
+def test_tensorboard_writes_one_scalar_per_epoch_for_both_engines(project_copy):
+    results = project_copy / "results"
+    edit_config(project_copy, train={"tensorboard": True})
+    assert planned_jobs(project_copy) == {}  # a live view changes no result
+    runs = {"gru/seed_0": "fused", "lstm/seed_1": "keras"}
+    for run, engine in runs.items():
+        edit_config(project_copy, train={"engine": engine})
+        snakemake(project_copy, "--resources", "gpu=1", "--force", f"results/runs/{run}/run.json")
+    assert sorted(
+        p.relative_to(results / "tensorboard").as_posix()
+        for p in (results / "tensorboard").glob("*/*")
+    ) == sorted(runs)
+    for run, engine in runs.items():
+        history = np.loadtxt(results / "runs" / run / "history.csv", delimiter=",", skiprows=1)
+        scalars = read_scalars(results / "tensorboard" / run)
+        assert [step for step, _ in scalars] == [1, 2, 3, 4], engine
+        np.testing.assert_allclose([v for _, v in scalars], history[:, 1], rtol=1e-6)
+    # Off (the default): the runs trained again write nothing.
+    edit_config(project_copy, train={"tensorboard": False, "engine": "auto"})
+    snakemake(project_copy, "--resources", "gpu=1", "--force", "results/runs/gru/seed_1/run.json")
+    assert not (results / "tensorboard" / "gru" / "seed_1").exists()
