@@ -25,9 +25,9 @@ def copy_project(destination: Path) -> Path:
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(
-                source, destination / name, ignore=shutil.ignore_patterns("__pycache__")
-            )
+            # Bytecode stays behind; numba's cache of the compiled kernels (*.nbi, *.nbc) comes
+            # along, so the test project's jobs do not compile the kernels again.
+            shutil.copytree(source, destination / name, ignore=shutil.ignore_patterns("*.pyc"))
         else:
             shutil.copy2(source, destination / name)
     shutil.copy2(TINY_CONFIG, destination / "tiny.yaml")
@@ -64,20 +64,9 @@ def planned_jobs(project: Path, *args: str) -> dict[str, int]:
 def compiled_kernels():
     """Compile the fused engine's kernels once, into the package's numba cache, which
     copy_project carries into every test project."""
-    import numpy as np
+    from rnn_cell_bench.fused import compile_kernels
 
-    from rnn_cell_bench.fused import loss_and_gradients
-    from rnn_cell_bench.models import GATES
-
-    for cell, gates in GATES.items():
-        weights = [
-            np.zeros((1, gates * 4)),
-            np.zeros((4, gates * 4)),
-            np.zeros(gates * 4 if cell == "lstm" else (2, gates * 4)),
-            np.zeros((4, 1)),
-            np.zeros(1),
-        ]
-        loss_and_gradients(cell, np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), weights)
+    compile_kernels()
 
 
 @pytest.fixture(scope="session")

@@ -109,10 +109,7 @@ def test_pipeline_metrics_agree_between_engines(finished_project, tmp_path):
 def test_a_fused_run_saves_a_complete_keras_model(arrays, tmp_path):
     settings = TrainSettings(epochs=5, engine="fused")
     result = train(*arrays, "gru", 0, settings, log=print)
-    save_model(
-        tmp_path / "model.keras", "gru", result.weights, make_optimizer(settings),
-        result.optimizer_state,
-    )  # fmt: skip
+    save_model(tmp_path / "model.keras", "gru", result.weights, result.optimizer_state, settings)
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     assert int(loaded.optimizer.iterations.numpy()) == 5
     for got, want in zip(loaded.get_weights(), result.weights, strict=True):

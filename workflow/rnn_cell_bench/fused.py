@@ -585,3 +585,19 @@ class FusedAdam:
         self.iterations = int(arrays[0])
         self.momentums = [np.array(a, dtype=np.float32) for a in arrays[1 : 1 + count]]
         self.velocities = [np.array(a, dtype=np.float32) for a in arrays[1 + count :]]
+
+
+def compile_kernels() -> None:
+    """Compile every kernel into numba's cache (``__pycache__`` beside this file): the first
+    compilation takes 10 to 20 s per cell, so the set-up does it once (``make setup``)."""
+    from rnn_cell_bench.models import initial_weights
+
+    for cell in CELLS:
+        weights = initial_weights(cell, 4, seed=0)
+        _, grads = loss_and_gradients(cell, np.ones((2, 3, 1)), np.zeros((2, 3, 1)), weights)
+        for clip in ("global", "per_variable"):
+            FusedAdam([w.shape for w in weights], 0.001, 1.0, clip).apply(grads, weights)
+
+
+if __name__ == "__main__":
+    compile_kernels()

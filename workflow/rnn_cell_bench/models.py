@@ -129,9 +129,27 @@ def build_model(cell: str, units: int, seed: int, input_dim: int = 1, **init):
     return model
 
 
-def save_model(path, cell: str, weights, optimizer, optimizer_state, input_dim: int = 1) -> None:
-    """Save a trained model in Keras format with its optimizer (``optimizer``, a Keras
-    optimizer, takes ``optimizer_state`` in the order of its ``variables``)."""
+def save_model(path, cell: str, weights, optimizer_state, settings, input_dim: int = 1) -> None:
+    """Save a trained model in Keras format with its Adam state (in the order of Keras'
+    ``optimizer.variables``), without importing Keras (see :mod:`rnn_cell_bench.keras_format`).
+    ``settings`` is the run's :class:`~rnn_cell_bench.settings.TrainSettings`."""
+    from rnn_cell_bench.keras_format import write_model
+
+    write_model(
+        path,
+        cell,
+        weights,
+        optimizer_state,
+        settings.learning_rate,
+        settings.clipnorm,
+        settings.clip,
+        input_dim=input_dim,
+    )
+
+
+def save_keras_native(path, cell: str, weights, optimizer, optimizer_state, input_dim=1) -> None:
+    """The same file, written by Keras itself (``optimizer``: a Keras optimizer); the reference
+    the tests hold :func:`save_model` to."""
     units = np.asarray(weights[1]).shape[0]
     model = _keras_model(cell, units, input_dim)
     model.set_weights(weights)

@@ -16,7 +16,7 @@ from rnn_cell_bench.live_view import tensorboard_scalars
 from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.models import save_model
 from rnn_cell_bench.provenance import run_fingerprint, run_record, write_json
-from rnn_cell_bench.runtime import configure_threads, device_name, make_optimizer, resolve_engine
+from rnn_cell_bench.runtime import configure_threads, device_name, resolve_engine
 from rnn_cell_bench.settings import TrainingDiverged, TrainingInterrupted, TrainSettings
 from rnn_cell_bench.training import train
 
@@ -89,8 +89,8 @@ def main(
         outputs.model,
         cell,
         result.weights,
-        make_optimizer(settings),
         result.optimizer_state,
+        settings,
         input_dim=inputs.shape[-1],
     )
     data = {"file": data_path, "sha256": data_sha256, "attrs": attrs}
