@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "workflow"))
 
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
 from rnn_cell_bench.data import DataSettings, make_arrays, write_dataset  # noqa: E402
@@ -134,6 +135,41 @@ def time_noop_dry_run(repeats: int = 3) -> float:
     return statistics.median(seconds)
 
 
+def job_overhead(preset: str) -> list[dict]:
+    """Run ``snakemake`` on ``preset`` in a fresh copy of the project (numba's cache included)
+    and read back, per training job, Snakemake's benchmark (wall time, peak memory) and the
+    epochs' own seconds from ``history.csv``: overhead = wall time minus the epochs."""
+    snakemake = str(Path(sys.executable).with_name("snakemake"))
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        project = Path(folder)
+        for name in ("Snakefile", "config.yaml", "workflow", "envs", "presets"):
+            source = REPO / name
+            if source.is_dir():
+                shutil.copytree(source, project / name, ignore=shutil.ignore_patterns("*.pyc"))
+            else:
+                shutil.copy2(source, project / name)
+        command = [snakemake, "--cores", "2", "--resources", "gpu=1", "--configfile", preset]
+        started = time.perf_counter()
+        subprocess.run(command, cwd=project, check=True, capture_output=True)
+        print(f"{preset}: the whole workflow took {time.perf_counter() - started:.1f} s")
+        for tsv in sorted((project / "results" / "benchmarks" / "train").rglob("*.tsv")):
+            cell, seed = tsv.parent.name, tsv.stem
+            bench = pd.read_csv(tsv, sep="\t").iloc[0]
+            history = pd.read_csv(project / "results" / "runs" / cell / seed / "history.csv")
+            epochs = float(history["seconds"].sum())
+            rows.append(
+                {
+                    "job": f"{cell}/{seed}",
+                    "wall_s": float(bench["s"]),
+                    "epochs_s": epochs,
+                    "overhead_s": float(bench["s"]) - epochs,
+                    "max_rss_mb": float(bench["max_rss"]),
+                }
+            )
+    return rows
+
+
 # Times the fused engine (loss, gradients and the Adam step) in a process of its own.
 FUSED_TIMING = """
 import json, sys, time
@@ -221,10 +257,26 @@ def main() -> None:
     parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--skip-dry-run", action="store_true", help="skip the Snakemake timing")
     parser.add_argument(
+        "--job-overhead",
+        metavar="PRESET",
+        default="",
+        help="measure per-job overhead and memory over a snakemake run of PRESET "
+        "(e.g. presets/quick.yaml) instead of epoch times",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "training.csv"
     )
     args = parser.parse_args()
 
+    if args.job_overhead:
+        rows = pd.DataFrame(job_overhead(args.job_overhead))
+        print(f"machine: {cpu_name()}, {os.cpu_count()} cores, CPU flags: {cpu_flags()}")
+        print(rows.to_string(index=False, float_format="%.2f"))
+        print(
+            f"median per job: overhead {rows.overhead_s.median():.2f} s, "
+            f"peak memory {rows.max_rss_mb.median():.0f} MB (max {rows.max_rss_mb.max():.0f})"
+        )
+        return
     thread_counts = [int(n) for n in args.threads.split(",")]
     args.threads = thread_counts[-1]
     if args.targets:
