@@ -33,7 +33,8 @@ def test_unknown_key_is_named():
     config["train"]["epoch"] = 10
     assert problems(config) == [
         "train.epoch: unknown key (allowed here: checkpoint_every, clip, clipnorm, engine, "
-        "epochs, keep_checkpoints, learning_rate, log_every, on_nan, threads)"
+        "epochs, jobs_per_gpu, keep_checkpoints, learning_rate, log_every, on_nan, "
+        "tensorboard, threads)"
     ]
 
 
