@@ -155,22 +155,7 @@ _CLAIM_NUMBERS = (
     "n_lstm",
 )
 
-CLAIM_COLUMNS = (
-    "claim",
-    "statement",
-    "metric",
-    "verdict",
-    "effect_kind",
-    "effect",
-    "ci_low",
-    "ci_high",
-    "a12",
-    "p_value",
-    "p_holm",
-    "n_gru",
-    "n_lstm",
-    "reason",
-)
+CLAIM_COLUMNS = ("claim", "statement", "metric", "verdict", *_CLAIM_NUMBERS, "reason")
 
 
 # --- single-sample summaries ---------------------------------------------------------------
