@@ -38,12 +38,12 @@ class KerasEngine:
     name = "keras"
 
     def __init__(self, cell, settings: TrainSettings, inputs, targets, weights):
-        from rnn_cell_bench.models import build_model
+        from rnn_cell_bench.models import keras_model
         from rnn_cell_bench.runtime import import_tensorflow, make_optimizer
 
         tf = import_tensorflow()
         tf.config.experimental.enable_op_determinism()
-        self.model = build_model(cell, settings.units, seed=0, input_dim=inputs.shape[-1])
+        self.model = keras_model(cell, settings.units, input_dim=inputs.shape[-1])
         self.model.set_weights(weights)
         self.model.compile(optimizer=make_optimizer(settings), loss="mse")
         self.model.optimizer.build(self.model.trainable_variables)
@@ -69,7 +69,6 @@ class FusedEngine:
         from rnn_cell_bench.fused import FusedAdam
 
         self.cell = cell
-        self.learning_rate = np.float32(settings.learning_rate)
         self.weights = [np.array(w, dtype=np.float32) for w in weights]
         shapes = [w.shape for w in self.weights]
         self.adam = FusedAdam(shapes, settings.learning_rate, settings.clipnorm, settings.clip)
@@ -85,15 +84,11 @@ class FusedEngine:
         return loss
 
     def snapshot(self):
-        state = [np.array(self.adam.iterations, dtype=np.int64), self.learning_rate]
-        for momentum, velocity in zip(self.adam.momentums, self.adam.velocities, strict=True):
-            state += [momentum.copy(), velocity.copy()]
-        return [w.copy() for w in self.weights], state
+        return [w.copy() for w in self.weights], self.adam.state()
 
     def restore(self, weights, optimizer_state) -> None:
         self.weights = [np.array(w, dtype=np.float32) for w in weights]
-        moments = optimizer_state[2:]
-        self.adam.load_state([optimizer_state[0], *moments[0::2], *moments[1::2]])
+        self.adam.load_state(optimizer_state)
 
 
 ENGINE_CLASSES = {"keras": KerasEngine, "fused": FusedEngine}

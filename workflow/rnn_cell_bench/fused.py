@@ -577,14 +577,18 @@ class FusedAdam:
         self.iterations += 1
 
     def state(self) -> list[np.ndarray]:
-        """The optimizer's variables, in the order Keras lists them (iterations first)."""
-        return [np.array(self.iterations, dtype=np.int64), *self.momentums, *self.velocities]
+        """Copies of the optimizer's variables in the order Keras' ``optimizer.variables``
+        lists them: iteration, learning rate, then momentum and velocity of each weight."""
+        state = [np.array(self.iterations, dtype=np.int64), self.learning_rate]
+        for momentum, velocity in zip(self.momentums, self.velocities, strict=True):
+            state += [momentum.copy(), velocity.copy()]
+        return state
 
     def load_state(self, arrays: list[np.ndarray]) -> None:
-        count = len(self.momentums)
+        """Continue from :meth:`state` (the learning rate stays the configured one)."""
         self.iterations = int(arrays[0])
-        self.momentums = [np.array(a, dtype=np.float32) for a in arrays[1 : 1 + count]]
-        self.velocities = [np.array(a, dtype=np.float32) for a in arrays[1 + count :]]
+        self.momentums = [np.array(a, dtype=np.float32) for a in arrays[2::2]]
+        self.velocities = [np.array(a, dtype=np.float32) for a in arrays[3::2]]
 
 
 def compile_kernels() -> None:

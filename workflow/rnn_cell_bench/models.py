@@ -110,7 +110,8 @@ def initial_weights(
     return [kernel, recurrent, bias, readout, np.zeros(1, dtype=np.float32)]
 
 
-def _keras_model(cell: str, units: int, input_dim: int):
+def keras_model(cell: str, units: int, input_dim: int = 1):
+    """The Keras model, untrained: set its weights (e.g. :func:`initial_weights`)."""
     import keras
 
     _check_cell(cell)
@@ -124,7 +125,7 @@ def _keras_model(cell: str, units: int, input_dim: int):
 def build_model(cell: str, units: int, seed: int, input_dim: int = 1, **init):
     """The Keras model, holding :func:`initial_weights` for ``seed`` (``init``: the
     initializer options of :func:`initial_weights`)."""
-    model = _keras_model(cell, units, input_dim)
+    model = keras_model(cell, units, input_dim)
     model.set_weights(initial_weights(cell, units, seed, input_dim, **init))
     return model
 
@@ -151,7 +152,7 @@ def save_keras_native(path, cell: str, weights, optimizer, optimizer_state, inpu
     """The same file, written by Keras itself (``optimizer``: a Keras optimizer); the reference
     the tests hold :func:`save_model` to."""
     units = np.asarray(weights[1]).shape[0]
-    model = _keras_model(cell, units, input_dim)
+    model = keras_model(cell, units, input_dim)
     model.set_weights(weights)
     model.compile(optimizer=optimizer, loss="mse")
     optimizer.build(model.trainable_variables)
