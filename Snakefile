@@ -23,6 +23,7 @@ localrules:
     generate_data,
     aggregate,
     plot,
+    plot_study,
 
 
 rule all:
@@ -30,3 +31,4 @@ rule all:
     input:
         rules.aggregate.output,
         rules.plot.output,
+        rules.plot_study.output if STUDY_AXES else [],

@@ -12,7 +12,7 @@ TOO_FEW = "no test: too few completed runs (GRU 2, LSTM 2), 3 per cell needed"
 
 
 def test_comparison_has_a_row_per_metric_and_no_test_with_two_seeds(finished_project):
-    comparison = pd.read_csv(finished_project / "results" / "comparison.csv")
+    comparison = pd.read_csv(finished_project / "results" / "default" / "comparison.csv")
     assert list(comparison.columns) == list(COMPARISON_COLUMNS)
     assert list(comparison.metric) == list(METRICS)
     assert comparison.p_value.isna().all() and comparison.p_holm.isna().all()
@@ -24,7 +24,7 @@ def test_comparison_has_a_row_per_metric_and_no_test_with_two_seeds(finished_pro
 
 
 def test_every_claim_is_inconclusive_for_too_few_seeds(finished_project):
-    results = finished_project / "results"
+    results = finished_project / "results" / "default"
     claims = pd.read_csv(results / "claims.csv")
     assert list(claims.columns) == list(CLAIM_COLUMNS)
     assert list(claims.claim) == [1, 2, 3]
@@ -41,7 +41,7 @@ def test_every_claim_is_inconclusive_for_too_few_seeds(finished_project):
 
 
 def test_summary_intervals_are_positive_and_around_the_geometric_mean(finished_project):
-    summary = pd.read_csv(finished_project / "results" / "summary.csv")
+    summary = pd.read_csv(finished_project / "results" / "default" / "summary.csv")
     for name in ("tail_loss", "final_loss", "best_loss", "sec_per_epoch"):
         assert (summary[f"{name}_ci_low"] > 0).all()
         assert (summary[f"{name}_ci_low"] < summary[f"{name}_gmean"]).all()

@@ -9,6 +9,7 @@ import yaml
 from conftest import REPO, copy_project, snakemake
 
 from rnn_cell_bench.config import ConfigError, validate_config
+from rnn_cell_bench.study import expand_study
 
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 
@@ -24,8 +25,9 @@ def test_default_config_and_presets_are_valid():
     for preset in (REPO / "presets").glob("*.yaml"):
         merged = copy.deepcopy(DEFAULT)
         for key, value in yaml.safe_load(preset.read_text()).items():
-            merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+            merged[key] = {**(merged[key] or {}), **value} if isinstance(value, dict) else value
         validate_config(merged)
+        assert expand_study(merged), preset.name
 
 
 def test_unknown_key_is_named():

@@ -96,8 +96,8 @@ def test_pipeline_metrics_agree_between_engines(finished_project, tmp_path):
     config["train"]["engine"] = "keras"
     (project / "tiny.yaml").write_text(yaml.safe_dump(config))
     snakemake(project, "--resources", "gpu=1")
-    keras_metrics = pd.read_csv(project / "results/metrics.csv")
-    fused_metrics = pd.read_csv(finished_project / "results/metrics.csv")
+    keras_metrics = pd.read_csv(project / "results/default/metrics.csv")
+    fused_metrics = pd.read_csv(finished_project / "results/default/metrics.csv")
     assert set(keras_metrics.engine) == {"keras"} and set(fused_metrics.engine) == {"fused"}
     for name in ("final_loss", "best_loss"):
         np.testing.assert_allclose(fused_metrics[name], keras_metrics[name], rtol=1e-3)

@@ -288,7 +288,7 @@ def test_snakemake_runs_concurrent_jobs_on_distinct_gpus(tmp_path, monkeypatch):
     snakemake(project, "--resources", "gpu=2", "--cores", "4")
 
     spans = []
-    for run_file in sorted((project / "results" / "runs").glob("*/seed_*/run.json")):
+    for run_file in sorted((project / "results" / "default" / "runs").glob("*/seed_*/run.json")):
         gpu = json.loads(run_file.read_text())["gpu"]
         assert gpu["assigned_by"] == "gpu_slots" and gpu["slot"] == 0
         assert gpu["cuda_visible_devices"] in ("2", "0")
@@ -297,7 +297,9 @@ def test_snakemake_runs_concurrent_jobs_on_distinct_gpus(tmp_path, monkeypatch):
         start = dt.datetime.fromisoformat(gpu["claimed_at"]).timestamp()
         spans.append(((start, run_file.stat().st_mtime), gpu["cuda_visible_devices"]))
         cell, seed = run_file.parent.parent.name, run_file.parent.name
-        log = (project / "results" / "logs" / "train" / cell / f"{seed}.log").read_text()
+        log = (
+            project / "results" / "default" / "logs" / "train" / cell / f"{seed}.log"
+        ).read_text()
         head = log.splitlines()[:3]
         assert any(
             line.startswith(f"gpu: GPU {gpu['index']}, fake GPU") and "slot 0" in line

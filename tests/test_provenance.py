@@ -19,11 +19,12 @@ from rnn_cell_bench.provenance import (
 from rnn_cell_bench.settings import RunResult, TrainSettings
 
 
-def fake_run(cell, seed, sha="a" * 64, settings_hash="s1", engine="fused"):
+def fake_run(cell, seed, sha="a" * 64, settings_hash="s1", engine="fused", **settings):
     return {
         "cell": cell,
         "seed": seed,
         "data": {"sha256": sha},
+        "settings": {"units": 16, "epochs": 10, **settings},
         "settings_hash": settings_hash,
         "engine": engine,
     }
@@ -41,16 +42,28 @@ def test_runs_on_other_data_are_named():
         check_comparable(runs)
 
 
-def test_runs_with_other_settings_are_named():
+def test_runs_of_one_cell_with_other_settings_are_named():
     runs = {
         "lstm/seed_0": fake_run("lstm", 0),
         "lstm/seed_1": fake_run("lstm", 1, settings_hash="s2"),
         "gru/seed_0": fake_run("gru", 0),
     }
-    with pytest.raises(
-        ValueError, match=r"same settings .*s1: lstm/seed_0, gru/seed_0; s2: lstm/seed_1"
-    ):
+    with pytest.raises(ValueError, match=r"same lstm settings .*s1: lstm/seed_0; s2: lstm/seed_1"):
         check_comparable(runs)
+
+
+def test_cells_may_differ_in_units_only():
+    """model.units per cell (equal parameter counts) is like for like; other settings are not."""
+    matched = {
+        "lstm/seed_0": fake_run("lstm", 0, settings_hash="l", units=16, unit_forget_bias=True),
+        "gru/seed_0": fake_run("gru", 0, settings_hash="g", units=18, unit_forget_bias=None),
+    }
+    check_comparable(matched)
+    other = {**matched, "gru/seed_0": fake_run("gru", 0, settings_hash="g", units=18, epochs=9)}
+    with pytest.raises(
+        ValueError, match=r"same settings \(apart from per-cell units\).*gru/seed_0"
+    ):
+        check_comparable(other)
 
 
 def record(engine: str, configured: str = "auto") -> dict:

@@ -10,8 +10,16 @@ import re
 import pytest
 from conftest import snakemake
 
+# Its tests share a module fixture: one worker runs them all (pytest-xdist).
+pytestmark = pytest.mark.xdist_group("report")
+
+
 TABLES = ("metrics.csv", "summary.csv", "comparison.csv", "claims.csv", "claims.md")
-RUNS = [f"results/runs/{cell}/seed_{seed}/run.json" for cell in ("lstm", "gru") for seed in (0, 1)]
+RUNS = [
+    f"results/default/runs/{cell}/seed_{seed}/run.json"
+    for cell in ("lstm", "gru")
+    for seed in (0, 1)
+]
 
 
 def embedded(html: str, name: str) -> dict:
@@ -32,23 +40,26 @@ def report(finished_project, tmp_path_factory):
 
     project = tmp_path_factory.mktemp("report") / "project"
     shutil.copytree(finished_project, project, symlinks=True)
-    result = snakemake(project, "--report", "results/report.html")
+    result = snakemake(project, "--report", "results/default/report.html")
     assert "Report created" in result.stdout + result.stderr
-    return project, (project / "results" / "report.html").read_text()
+    return project, (project / "results" / "default" / "report.html").read_text()
 
 
 def test_report_holds_the_figure_and_every_table_with_its_content(report):
     project, html = report
     results = embedded(html, "results")
-    figure = results["results/figures/loss_curves.png"]
+    figure = results["results/default/figures/loss_curves.png"]
     assert figure["mime_type"] == "image/png"
-    assert content(figure) == (project / "results" / "figures" / "loss_curves.png").read_bytes()
+    assert (
+        content(figure)
+        == (project / "results" / "default" / "figures" / "loss_curves.png").read_bytes()
+    )
     for table in TABLES:
-        item = results[f"results/{table}"]
-        assert content(item) == (project / "results" / table).read_bytes(), table
+        item = results[f"results/default/{table}"]
+        assert content(item) == (project / "results" / "default" / table).read_bytes(), table
         assert len(item["caption"]) > 200, f"{table} has no caption saying how to read it"
-    assert "Holm" in results["results/comparison.csv"]["caption"]
-    assert "inconclusive" in results["results/claims.csv"]["caption"]
+    assert "Holm" in results["results/default/comparison.csv"]["caption"]
+    assert "inconclusive" in results["results/default/claims.csv"]["caption"]
 
 
 def test_report_holds_each_runs_provenance(report):

@@ -17,6 +17,9 @@ import pytest
 from conftest import REPO, SNAKEMAKE, copy_project
 from test_reliability import CHECKPOINT, LOG, RUN, SLOW, assert_same_run, configure
 
+# One worker runs every test of the cluster (tests run in parallel with pytest-xdist).
+pytestmark = pytest.mark.xdist_group("slurm-cluster")
+
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 SLURM_ENV = {key: value for key, value in os.environ.items() if key != "SLURM_CONF"}
 # For the test cluster only: it has no accounting database (so ask squeue, not sacct), and
@@ -78,25 +81,32 @@ def slurm_jobs(project: Path) -> list[dict[str, str]]:
     return jobs
 
 
-def test_training_jobs_run_as_gpu_jobs_and_match_a_local_run(cluster, finished_project, tmp_path):
+def test_a_study_runs_its_training_jobs_as_gpu_jobs_and_matches_a_local_run(
+    cluster, finished_project, tmp_path
+):
+    """A 2-condition study on the profile unchanged; the condition equal to the tiny config
+    gives the local run's metrics."""
     project = copy_project(tmp_path / "project")
+    configure(project, {"name": "on-slurm", "seeds": [0], "study": {"task.horizon": [5, 3]}})
     output = run_on_slurm(project)
     assert "submitted with SLURM jobid" in output
 
     jobs = slurm_jobs(project)
-    training = {job["Comment"]: job for job in jobs if job["Comment"].startswith("rule_train")}
-    assert sorted(training) == [
-        f"rule_train_wildcards_{cell}_{seed}" for cell in ("gru", "lstm") for seed in (0, 1)
-    ]
-    for job in training.values():
+    training = [job for job in jobs if job["Comment"].startswith("rule_train")]
+    assert len(training) == 2 * 2  # conditions x cells (one seed)
+    for job in training:
         assert job["TresPerJob"] == "gres:gpu:1"  # sbatch --gpus=1
         assert job["JobState"] == "COMPLETED"
         assert job["NumCPUs"] == "2"  # train.threads
     # Cheap rules stay local: nothing else was submitted.
     assert len(jobs) == len(training)
 
-    ours = pd.read_csv(project / "results" / "metrics.csv")
-    local = pd.read_csv(finished_project / "results" / "metrics.csv")
+    metrics = pd.read_csv(project / "results" / "on-slurm" / "metrics.csv")
+    assert sorted(set(metrics["task.horizon"])) == [3, 5]
+    ours = metrics[metrics["task.horizon"] == 5].drop(columns="task.horizon")
+    ours = ours.reset_index(drop=True)
+    local = pd.read_csv(finished_project / "results" / "default" / "metrics.csv")
+    local = local[local["seed"] == 0].reset_index(drop=True)
     columns = ["cell", "seed", "status", "params", "device"]
     pd.testing.assert_frame_equal(ours[columns], local[columns])
     for name in ("final_loss", "best_loss", "volatility"):

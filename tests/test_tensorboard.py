@@ -43,13 +43,15 @@ def test_scalars_round_trip_through_event_files(tmp_path):
 
 
 def test_tensorboard_writes_one_scalar_per_epoch_for_both_engines(project_copy):
-    results = project_copy / "results"
+    results = project_copy / "results" / "default"
     edit_config(project_copy, train={"tensorboard": True})
     assert planned_jobs(project_copy) == {}  # a live view changes no result
     runs = {"gru/seed_0": "fused", "lstm/seed_1": "keras"}
     for run, engine in runs.items():
         edit_config(project_copy, train={"engine": engine})
-        snakemake(project_copy, "--resources", "gpu=1", "--force", f"results/runs/{run}/run.json")
+        snakemake(
+            project_copy, "--resources", "gpu=1", "--force", f"results/default/runs/{run}/run.json"
+        )
     assert sorted(
         p.relative_to(results / "tensorboard").as_posix()
         for p in (results / "tensorboard").glob("*/*")
@@ -61,5 +63,7 @@ def test_tensorboard_writes_one_scalar_per_epoch_for_both_engines(project_copy):
         np.testing.assert_allclose([v for _, v in scalars], history[:, 1], rtol=1e-6)
     # Off (the default): the runs trained again write nothing.
     edit_config(project_copy, train={"tensorboard": False, "engine": "auto"})
-    snakemake(project_copy, "--resources", "gpu=1", "--force", "results/runs/gru/seed_1/run.json")
+    snakemake(
+        project_copy, "--resources", "gpu=1", "--force", "results/default/runs/gru/seed_1/run.json"
+    )
     assert not (results / "tensorboard" / "gru" / "seed_1").exists()

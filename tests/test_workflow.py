@@ -22,7 +22,7 @@ def edit_config(project, **sections):
             config.setdefault(key, {}).update(value)
         else:
             config[key] = value
-    path.write_text(yaml.safe_dump(config))
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def touch_later(path):
@@ -33,7 +33,7 @@ def touch_later(path):
 
 
 def test_full_run_writes_every_output(finished_project):
-    results = finished_project / "results"
+    results = finished_project / "results" / "default"
     metrics = pd.read_csv(results / "metrics.csv")
     assert list(metrics.columns) == [
         "cell",
@@ -127,7 +127,7 @@ def test_horizon_is_a_data_setting(project_copy):
 
 
 def test_adding_a_seed_trains_only_that_seed(project_copy):
-    runs = project_copy / "results" / "runs"
+    runs = project_copy / "results" / "default" / "runs"
     before = {path: path.stat().st_mtime_ns for path in runs.rglob("history.csv")}
     edit_config(project_copy, seeds=[0, 1, 2])
     assert planned_jobs(project_copy) == {"train": 2, "aggregate": 1, "plot": 1, "all": 1}
@@ -135,7 +135,7 @@ def test_adding_a_seed_trains_only_that_seed(project_copy):
     snakemake(project_copy, "--resources", "gpu=1")
     assert {path: path.stat().st_mtime_ns for path in before} == before
     assert (runs / "lstm" / "seed_2" / "history.csv").exists()
-    summary = pd.read_csv(project_copy / "results" / "summary.csv")
+    summary = pd.read_csv(project_copy / "results" / "default" / "summary.csv")
     assert list(summary.n) == [3, 3]
     assert planned_jobs(project_copy) == {}
 

@@ -40,6 +40,12 @@ def schema_problems(config: dict, schema_path: str | Path = SCHEMA_PATH) -> list
                 problems.append(
                     f"{_key([*error.path, name])}: unknown key (allowed here: {', '.join(allowed)})"
                 )
+        elif error.validator == "oneOf" and error.context:
+            # One number or a mapping (model.units): report what is wrong with the branch of
+            # the value's own type, not that it matches neither.
+            relevant = [e for e in error.context if e.validator != "type"] or error.context
+            for sub in relevant:
+                problems.append(f"{_key([*error.path, *sub.path])}: {sub.message}")
         else:
             problems.append(f"{_key(error.path)}: {error.message}")
     return problems
@@ -51,10 +57,20 @@ def semantic_problems(config: dict) -> list[str]:
     problems = []
     data = config.get("data") if isinstance(config.get("data"), dict) else {}
     task = config.get("task") if isinstance(config.get("task"), dict) else {}
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
 
     horizon, n_steps = task.get("horizon"), data.get("n_steps")
     if _is_int(horizon) and _is_int(n_steps) and horizon >= n_steps:
         problems.append(f"task.horizon: {horizon} must be smaller than data.n_steps ({n_steps})")
+
+    units, cells = model.get("units"), config.get("cells")
+    if isinstance(units, dict) and isinstance(cells, list):
+        missing = [cell for cell in cells if isinstance(cell, str) and cell not in units]
+        if missing:
+            problems.append(
+                f"model.units: no units for {', '.join(missing)} (given for "
+                f"{', '.join(units) or 'no cell'}; list every cell in cells, or give one number)"
+            )
 
     return problems
 

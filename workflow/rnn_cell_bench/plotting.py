@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,24 +55,13 @@ def center_and_band(curves: np.ndarray, band: str, log_y: bool):
     )
 
 
-def plot_loss_curves(
-    histories: Mapping[tuple[str, int], pd.DataFrame],
-    metrics: pd.DataFrame,
-    outputs: Sequence[str | Path],
-    settings: PlotSettings = PlotSettings(),
-) -> None:
-    """Draw every cell's runs and save the figure to each of ``outputs`` (format by suffix)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _draw_cells(ax, histories, metrics: pd.DataFrame, settings: PlotSettings) -> None:
+    """One condition's runs on ``ax``: per cell its seeds, centre line and band."""
     cells = list(dict.fromkeys(cell for cell, _ in histories))
     diverged_runs = set()
     if "status" in metrics:
         rows = metrics[metrics["status"] == "diverged"]
         diverged_runs = set(zip(rows["cell"], rows["seed"].astype(int), strict=True))
-    fig, ax = plt.subplots(figsize=(settings.width, settings.height))
     for cell in cells:
         color = CELL_COLORS.get(cell)
         seeds = sorted(seed for c, seed in histories if c == cell)
@@ -107,18 +97,150 @@ def plot_loss_curves(
             ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
     if settings.log_y:
         ax.set_yscale("log")
-    band_note = {"ci95": "band: 95% CI over seeds", "range": "band: min-max over seeds"}
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (MSE, standardized)")
-    ax.set_title(settings.title)
     ax.grid(True, which="both", alpha=0.3)
-    legend = ax.legend(loc="upper right", title=band_note.get(settings.band))
-    legend.get_title().set_fontsize("small")
-    fig.tight_layout()
+
+
+def _save(fig, outputs: Sequence[str | Path], dpi: int) -> None:
+    import matplotlib.pyplot as plt
+
     for path in outputs:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         # No timestamps in the files, so the same inputs give the same bytes.
         metadata = {"Date": None} if path.suffix == ".svg" else {}
-        fig.savefig(path, dpi=settings.dpi, metadata=metadata)
+        fig.savefig(path, dpi=dpi, metadata=metadata)
     plt.close(fig)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_loss_curves(
+    histories: Mapping[tuple[str, int], pd.DataFrame],
+    metrics: pd.DataFrame,
+    outputs: Sequence[str | Path],
+    settings: PlotSettings = PlotSettings(),
+) -> None:
+    """Draw every cell's runs and save the figure to each of ``outputs`` (format by suffix)."""
+    plot_conditions([("", histories, metrics)], outputs, settings)
+
+
+def plot_conditions(
+    panels: Sequence[tuple[str, Mapping[tuple[str, int], pd.DataFrame], pd.DataFrame]],
+    outputs: Sequence[str | Path],
+    settings: PlotSettings = PlotSettings(),
+) -> None:
+    """One panel per condition (``(title, histories, metrics)``; small multiples with a shared
+    loss axis), saved to each of ``outputs``. A single condition gives today's single figure,
+    titled ``settings.title``."""
+    plt = _pyplot()
+    count = len(panels)
+    columns = count if count <= 3 else math.ceil(math.sqrt(count))
+    rows = -(-count // columns)
+    # A panel of a study keeps the configured size, up to a readable total.
+    scale = 1.0 if count == 1 else 0.75
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(settings.width * columns * scale, settings.height * rows * scale),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    band_note = {"ci95": "band: 95% CI over seeds", "range": "band: min-max over seeds"}
+    for ax, (title, histories, metrics) in zip(axes.flat, panels, strict=False):
+        _draw_cells(ax, histories, metrics, settings)
+        ax.set_title(
+            title if count > 1 else settings.title, fontsize="small" if count > 1 else None
+        )
+        legend = ax.legend(
+            loc="upper right",
+            title=band_note.get(settings.band),
+            fontsize="small" if count > 1 else None,
+        )
+        legend.get_title().set_fontsize("small")
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("training loss (MSE, standardized)")
+    if count > 1:
+        fig.suptitle(settings.title)
+    fig.tight_layout()
+    _save(fig, outputs, settings.dpi)
+
+
+def _axis_positions(values: Sequence) -> tuple[np.ndarray, list[str] | None]:
+    """x positions of an axis' values: the numbers themselves, or categories in order."""
+    numeric = all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool)
+        for v in values
+    )
+    if numeric:
+        return np.asarray(values, dtype=float), None
+    labels = [str(v) for v in values]
+    return np.arange(len(values), dtype=float), labels
+
+
+def plot_study(
+    comparison: pd.DataFrame,
+    axes: Sequence[str],
+    outputs: Sequence[str | Path],
+    settings: PlotSettings = PlotSettings(),
+    metric: str = "final_loss",
+) -> None:
+    """Per study axis, a panel of the GRU/LSTM ratio of ``metric`` (geometric means over seeds,
+    95% interval, from ``comparison``) against the axis value, one line per combination of
+    the other axes, with a dashed line at 1 (no difference)."""
+    if not axes:
+        raise ValueError("a study figure needs at least one study axis")
+    plt = _pyplot()
+    rows = comparison[comparison["metric"] == metric]
+    fig, panels = plt.subplots(
+        1,
+        len(axes),
+        figsize=(settings.width * 0.75 * len(axes), settings.height * 0.8),
+        sharey=True,
+        squeeze=False,
+    )
+    for ax, axis in zip(panels[0], axes, strict=True):
+        others = [other for other in axes if other != axis]
+        values = list(dict.fromkeys(rows[axis]))
+        positions, labels = _axis_positions(values)
+        where = dict(zip(map(str, values), positions, strict=True))
+        groups = rows.groupby(others, sort=False) if others else [((), rows)]
+        for key, group in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            x = np.array([where[str(v)] for v in group[axis]])
+            order = np.argsort(x)
+            effect = group["effect"].to_numpy(dtype=float)[order]
+            low = group["ci_low"].to_numpy(dtype=float)[order]
+            high = group["ci_high"].to_numpy(dtype=float)[order]
+            label = ", ".join(f"{o} = {v}" for o, v in zip(others, key, strict=True)) or None
+            # Where an arm has too few runs the interval is NaN: the point stands alone.
+            yerr = np.vstack([effect - low, high - effect])
+            ax.errorbar(
+                x[order], effect, yerr=np.nan_to_num(yerr), marker="o", capsize=3, label=label
+            )
+        ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel(axis)
+        if labels is not None:
+            ax.set_xticks(positions, labels)
+        elif len(values) > 2 and min(values) > 0 and max(values) / min(values) >= 20:
+            ax.set_xscale("log")
+            ax.set_xticks(positions, [str(v) for v in values])
+        ax.grid(True, which="both", alpha=0.3)
+        if others:
+            ax.legend(fontsize="small")
+    panels[0][0].set_ylabel(f"GRU / LSTM {metric.replace('_', ' ')}\n(< 1: GRU lower; 95% CI)")
+    fig.suptitle(f"{settings.title}: where the GRU ends lower")
+    fig.tight_layout()
+    _save(fig, outputs, settings.dpi)

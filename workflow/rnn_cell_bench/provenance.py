@@ -198,20 +198,38 @@ def write_json(record: dict, path) -> None:
     os.replace(tmp, path)
 
 
+# Settings a study may set per cell (model.units as a mapping; the LSTM's forget-gate bias).
+PER_CELL_SETTINGS = ("units", "unit_forget_bias")
+
+
+def _shared_settings(run: dict) -> str:
+    settings = run.get("settings", {})
+    shared = {key: value for key, value in settings.items() if key not in PER_CELL_SETTINGS}
+    return hashlib.sha256(json.dumps(shared, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def check_comparable(runs: dict[str, dict]) -> None:
     """Refuse to compare runs that trained on different data, with different settings or on
     different engines.
 
-    ``runs`` maps a run's name (e.g. ``lstm/seed_0``) to its ``run.json`` record. Only the cell
-    and the seed may differ between them.
+    ``runs`` maps a run's name (e.g. ``lstm/seed_0``) to its ``run.json`` record: the runs of
+    one condition. Only the cell and the seed may differ between them, and the settings a cell
+    may have of its own (``PER_CELL_SETTINGS``) only between cells.
     """
-    for what, key in (
-        ("data (sha256 of the data file)", lambda run: run["data"]["sha256"]),
-        ("engine", lambda run: run.get("engine", "keras")),
-        ("settings (settings_hash)", lambda run: run["settings_hash"]),
-    ):
+    cells = sorted({run["cell"] for run in runs.values()})
+    checks = [
+        ("data (sha256 of the data file)", lambda run: run["data"]["sha256"], runs),
+        ("engine", lambda run: run.get("engine", "keras"), runs),
+        ("settings (apart from per-cell units)", _shared_settings, runs),
+    ]
+    for cell in cells:
+        same_cell = {name: run for name, run in runs.items() if run["cell"] == cell}
+        checks.append(
+            (f"{cell} settings (settings_hash)", lambda run: run["settings_hash"], same_cell)
+        )
+    for what, key, group_runs in checks:
         groups: dict[str, list[str]] = {}
-        for name, run in runs.items():
+        for name, run in group_runs.items():
             groups.setdefault(key(run), []).append(name)
         if len(groups) > 1:
             described = "; ".join(

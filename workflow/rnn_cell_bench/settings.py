@@ -23,12 +23,20 @@ class TrainSettings:
     clipnorm: float = 1.0
     clip: str = "global"
     engine: str = "auto"
+    kernel_initializer: str = "glorot_uniform"
+    recurrent_initializer: str = "orthogonal"
+    unit_forget_bias: bool | None = True  # None for the GRU, which has no forget gate
 
     @classmethod
-    def from_config(cls, config: dict) -> TrainSettings:
-        train = config["train"]
+    def from_config(cls, config: dict, cell: str) -> TrainSettings:
+        """The settings of ``cell``'s runs: ``model.units`` may be one number or one per cell."""
+        train, model = config["train"], config["model"]
+        units = model["units"]
         return cls(
-            units=int(config["model"]["units"]),
+            units=int(units[cell] if isinstance(units, dict) else units),
+            kernel_initializer=str(model.get("kernel_initializer", "glorot_uniform")),
+            recurrent_initializer=str(model.get("recurrent_initializer", "orthogonal")),
+            unit_forget_bias=bool(model.get("unit_forget_bias", True)) if cell == "lstm" else None,
             epochs=int(train["epochs"]),
             learning_rate=float(train["learning_rate"]),
             clipnorm=float(train["clipnorm"]),

@@ -100,7 +100,15 @@ def train(
     if on_nan not in ON_NAN:
         raise ValueError(f"train.on_nan must be one of {ON_NAN}, got {on_nan!r}")
     engine_name = resolve_engine(settings.engine)
-    weights = initial_weights(cell, settings.units, seed, input_dim=inputs.shape[-1])
+    weights = initial_weights(
+        cell,
+        settings.units,
+        seed,
+        input_dim=inputs.shape[-1],
+        kernel_initializer=settings.kernel_initializer,
+        recurrent_initializer=settings.recurrent_initializer,
+        unit_forget_bias=bool(settings.unit_forget_bias),
+    )
     engine = ENGINE_CLASSES[engine_name](cell, settings, inputs, targets, weights)
     result = RunResult(weights=weights, engine=engine_name)
     checkpoint = None

@@ -2,38 +2,40 @@ rule aggregate:
     input:
         runs=all_runs("run.json"),
         histories=all_runs("history.csv"),
-        code=package_code("metrics", "statistics"),
+        code=package_code("metrics", "statistics", "provenance"),
     output:
         metrics=report(
-            "results/metrics.csv",
+            f"{RESULTS}/metrics.csv",
             caption="../report/metrics.rst",
             category="Tables",
         ),
         summary=report(
-            "results/summary.csv",
+            f"{RESULTS}/summary.csv",
             caption="../report/summary.rst",
             category="Tables",
         ),
         comparison=report(
-            "results/comparison.csv",
+            f"{RESULTS}/comparison.csv",
             caption="../report/comparison.rst",
             category="Tables",
         ),
         claims=report(
-            "results/claims.csv",
+            f"{RESULTS}/claims.csv",
             caption="../report/claims.rst",
             category="Claims",
         ),
         claims_md=report(
-            "results/claims.md",
+            f"{RESULTS}/claims.md",
             caption="../report/claims_md.rst",
             category="Claims",
         ),
     log:
-        "results/logs/aggregate.log",
+        f"{RESULTS}/logs/aggregate.log",
     conda:
         "../../envs/analysis.yaml"
     params:
+        runs=run_descriptions(),
+        axes=STUDY_AXES,
         cells=CELLS,
         tail_epochs=config["metrics"]["tail_epochs"],
     script:

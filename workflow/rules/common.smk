@@ -1,4 +1,5 @@
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -12,22 +13,37 @@ from rnn_cell_bench.plotting import PlotSettings
 from rnn_cell_bench.provenance import TRAIN_MODULES
 from rnn_cell_bench.runtime import time_limit_minutes
 from rnn_cell_bench.settings import TrainSettings
+from rnn_cell_bench.study import expand_study
 
-# Fail before the DAG is built: every problem at once, each naming its key.
+# Fail before the DAG is built: every problem at once, each naming its key, axis or value.
 validate_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
+CONDITIONS = {condition.directory: condition for condition in expand_study(config)}
+STUDY_AXES = list(next(iter(CONDITIONS.values())).axes)
 
-DATA_SETTINGS = DataSettings.from_config(config)
-TRAIN_SETTINGS = TrainSettings.from_config(config)
-# Dataclasses give params a fixed key order: reordering keys in a config file reruns nothing.
-PLOT_SETTINGS = PlotSettings.from_config(config["plot"])
+NAME = config["name"]
+RESULTS = f"results/{NAME}"
 CELLS = config["cells"]
 SEEDS = config["seeds"]
-RUN_DIR = "results/runs/{cell}/seed_{seed}"
+# A study's runs sit in one directory per condition; a plain config's directly under runs/.
+CONDITION_DIR = "{condition}/" if STUDY_AXES else ""
+RUN_DIR = f"{RESULTS}/runs/{CONDITION_DIR}{{cell}}/seed_{{seed}}"
+RUN_NAME = f"{CONDITION_DIR}{{cell}}/seed_{{seed}}"  # for logs, benchmarks and checkpoints
+RUN_LABELS = {"condition": "{condition}"} if STUDY_AXES else {}
+RUN_LABELS.update(cell="{cell}", seed="{seed}")
+# Data files are named by their settings, so conditions (and experiments) share equal data.
+DATA_SETTINGS = {
+    settings.digest(): settings
+    for settings in (DataSettings.from_config(c.config) for c in CONDITIONS.values())
+}
+# Dataclasses give params a fixed key order: reordering keys in a config file reruns nothing.
+PLOT_SETTINGS = PlotSettings.from_config(config["plot"])
 
 
 wildcard_constraints:
     cell="|".join(CELLS),
     seed=r"\d+",
+    condition="|".join(re.escape(name) for name in CONDITIONS) or "(?!)",
+    data_digest="[0-9a-f]{12}",
 
 
 def package_code(*modules):
@@ -38,17 +54,54 @@ def package_code(*modules):
     return [os.path.relpath(package / f"{module}.py") for module in modules]
 
 
+def condition_of(wildcards):
+    return CONDITIONS[wildcards.get("condition", "")]
+
+
+def data_settings(wildcards) -> DataSettings:
+    return DataSettings.from_config(condition_of(wildcards).config)
+
+
+def train_settings(wildcards) -> TrainSettings:
+    return TrainSettings.from_config(condition_of(wildcards).config, wildcards.cell)
+
+
+def data_file(wildcards) -> str:
+    return f"data/{data_settings(wildcards).file_name()}"
+
+
+def run_path(template: str, wildcards) -> str:
+    """``template`` (with {condition}, {cell} and {seed}) for the job's wildcards."""
+    return template.format(
+        condition=wildcards.get("condition", ""), cell=wildcards.cell, seed=wildcards.seed
+    )
+
+
+def run_list():
+    """Every run as (condition, cell, seed), condition by condition in study order."""
+    return [(condition, cell, seed) for condition in CONDITIONS for cell in CELLS for seed in SEEDS]
+
+
 def all_runs(name):
-    """One file per cell x seed, in config order."""
-    return expand(f"{RUN_DIR}/{name}", cell=CELLS, seed=SEEDS)
+    """One file per condition x cell x seed, in the order of :func:`run_list`."""
+    template = f"{RUN_DIR}/{name}"
+    return [
+        template.format(condition=condition, cell=cell, seed=seed)
+        for condition, cell, seed in run_list()
+    ]
 
 
-def train_runtime_minutes():
+def run_descriptions():
+    """Per run, in the order of :func:`all_runs`: its condition's axis values, cell and seed."""
+    return [
+        {"condition": condition, "axes": CONDITIONS[condition].labels(), "cell": cell, "seed": seed}
+        for condition, cell, seed in run_list()
+    ]
+
+
+def train_runtime_minutes(wildcards):
     """Minutes for a cluster's time limit, from the engine that will run (see the README)."""
+    settings, data = train_settings(wildcards), data_settings(wildcards)
     return time_limit_minutes(
-        TRAIN_SETTINGS.engine,
-        DATA_SETTINGS.n_sequences,
-        DATA_SETTINGS.n_steps,
-        TRAIN_SETTINGS.units,
-        TRAIN_SETTINGS.epochs,
+        settings.engine, data.n_sequences, data.n_steps, settings.units, settings.epochs
     )

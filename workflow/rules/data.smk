@@ -2,12 +2,12 @@ rule generate_data:
     input:
         code=package_code("data"),
     output:
-        f"data/{DATA_SETTINGS.file_name()}",
+        "data/sines_{data_digest}.h5",
     log:
-        f"results/logs/generate_data/{DATA_SETTINGS.file_name()}.log",
+        "data/logs/sines_{data_digest}.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        settings=DATA_SETTINGS.as_attrs(),
+        settings=lambda wildcards: DATA_SETTINGS[wildcards.data_digest].as_attrs(),
     script:
         "../scripts/generate_data.py"

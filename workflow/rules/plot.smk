@@ -2,20 +2,46 @@ rule plot:
     input:
         histories=all_runs("history.csv"),
         metrics=rules.aggregate.output.metrics,
+        comparison=rules.aggregate.output.comparison,
         code=package_code("plotting", "statistics"),
     output:
         png=report(
-            "results/figures/loss_curves.png",
+            f"{RESULTS}/figures/loss_curves.png",
             caption="../report/loss_curves.rst",
             category="Figures",
         ),
-        svg="results/figures/loss_curves.svg",
+        svg=f"{RESULTS}/figures/loss_curves.svg",
     log:
-        "results/logs/plot.log",
+        f"{RESULTS}/logs/plot.log",
     conda:
         "../../envs/analysis.yaml"
     params:
-        runs=[[cell, seed] for cell in CELLS for seed in SEEDS],
+        runs=run_descriptions(),
+        axes=STUDY_AXES,
+        titles={name: condition.title() for name, condition in CONDITIONS.items()},
         settings=vars(PLOT_SETTINGS),
     script:
         "../scripts/plot.py"
+
+
+# Only for a study: the GRU/LSTM ratio against each axis.
+rule plot_study:
+    input:
+        comparison=rules.aggregate.output.comparison,
+        code=package_code("plotting"),
+    output:
+        png=report(
+            f"{RESULTS}/figures/study.png",
+            caption="../report/study.rst",
+            category="Figures",
+        ),
+        svg=f"{RESULTS}/figures/study.svg",
+    log:
+        f"{RESULTS}/logs/plot_study.log",
+    conda:
+        "../../envs/analysis.yaml"
+    params:
+        axes=STUDY_AXES,
+        settings=vars(PLOT_SETTINGS),
+    script:
+        "../scripts/plot_study.py"

@@ -1,6 +1,6 @@
 rule train:
     input:
-        data=rules.generate_data.output[0],
+        data=data_file,
         code=package_code(*TRAIN_MODULES),
     output:
         history=f"{RUN_DIR}/history.csv",
@@ -10,12 +10,12 @@ rule train:
             caption="../report/run.rst",
             category="Provenance",
             subcategory="{cell}",
-            labels={"cell": "{cell}", "seed": "{seed}"},
+            labels=RUN_LABELS,
         ),
     log:
-        "results/logs/train/{cell}/seed_{seed}.log",
+        f"{RESULTS}/logs/train/{RUN_NAME}.log",
     benchmark:
-        "results/benchmarks/train/{cell}/seed_{seed}.tsv"
+        f"{RESULTS}/benchmarks/train/{RUN_NAME}.tsv"
     conda:
         "../../envs/train.yaml"
     threads: config["train"]["threads"]
@@ -24,14 +24,14 @@ rule train:
         # GPU of its own (train.jobs_per_gpu slots per GPU; rnn_cell_bench/gpu_slots.py).
         gpu=1,
         # Minutes, for cluster schedulers: enough for the configured epochs and data size.
-        runtime=train_runtime_minutes(),
+        runtime=train_runtime_minutes,
     params:
-        settings=vars(TRAIN_SETTINGS),
-        data_settings=DATA_SETTINGS.as_attrs(),
+        settings=lambda wildcards: vars(train_settings(wildcards)),
+        data_settings=lambda wildcards: data_settings(wildcards).as_attrs(),
         # Outside the outputs: Snakemake deletes declared outputs before a rerun.
-        checkpoint=lambda wildcards: f"results/checkpoints/{wildcards.cell}/seed_{wildcards.seed}.npz",
+        checkpoint=lambda wildcards: run_path(f"{RESULTS}/checkpoints/{RUN_NAME}.npz", wildcards),
         # Written to only with train.tensorboard: true, which the script reads from the config:
         # a live view changes no result, so toggling it reruns nothing. Not an output either.
-        tensorboard=lambda wildcards: f"results/tensorboard/{wildcards.cell}/seed_{wildcards.seed}",
+        tensorboard=lambda wildcards: run_path(f"{RESULTS}/tensorboard/{RUN_NAME}", wildcards),
     script:
         "../scripts/train.py"

@@ -16,18 +16,26 @@ from rnn_cell_bench.statistics import claims, claims_markdown, compare, summariz
 FLOAT_FORMAT = "%.9g"
 
 
-def main(run_paths, history_paths, cells, tail_epochs: int, outputs) -> None:
-    runs = {}
+def main(descriptions, run_paths, history_paths, axes, cells, tail_epochs: int, outputs) -> None:
+    """``descriptions``: per run, its condition (directory), axis values, cell and seed."""
+    records = []
     for run_path in run_paths:
         with open(run_path) as handle:
-            run = json.load(handle)
-        runs[f"{run['cell']}/seed_{run['seed']}"] = run
-    check_comparable(runs)
+            records.append(json.load(handle))
+    for condition in dict.fromkeys(d["condition"] for d in descriptions):
+        check_comparable(
+            {
+                "/".join(filter(None, (d["condition"], f"{d['cell']}/seed_{d['seed']}"))): run
+                for d, run in zip(descriptions, records, strict=True)
+                if d["condition"] == condition
+            }
+        )
     rows = [
-        run_metrics(run, pd.read_csv(history_path), tail_epochs)
-        for run, history_path in zip(runs.values(), history_paths, strict=True)
+        {**d["axes"], **run_metrics(run, pd.read_csv(history_path), tail_epochs)}
+        for d, run, history_path in zip(descriptions, records, history_paths, strict=True)
     ]
-    metrics = pd.DataFrame(rows, columns=METRIC_COLUMNS)
+    # One column per study axis (named by its dotted key), then today's columns.
+    metrics = pd.DataFrame(rows, columns=[*axes, *METRIC_COLUMNS])
     metrics.to_csv(outputs.metrics, index=False, float_format=FLOAT_FORMAT)
 
     conditions = condition_columns(metrics)  # none for a plain config: one condition
@@ -49,8 +57,10 @@ def main(run_paths, history_paths, cells, tail_epochs: int, outputs) -> None:
 if "snakemake" in globals():
     redirect_output(snakemake.log[0])
     main(
+        snakemake.params.runs,
         snakemake.input.runs,
         snakemake.input.histories,
+        snakemake.params.axes,
         snakemake.params.cells,
         snakemake.params.tail_epochs,
         snakemake.output,
