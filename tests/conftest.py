@@ -18,6 +18,37 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 sys.path.insert(0, str(REPO / "workflow"))
 
+# Tests that share an expensive module fixture run on one pytest-xdist worker, so the fixture
+# is built once: the pattern matches a test's node id, the group names the fixture. Every other
+# test goes to whichever worker is free. (xdist's own xdist_group marker does not reach the
+# scheduler with pytest 9, so the groups are declared here.)
+WORKER_GROUPS = {
+    r"^tests/test_slurm\.py::": "the SLURM test cluster",
+    r"^tests/test_fused_isa\.py::": "the runs per instruction set",
+    r"^tests/test_report\.py::": "the report",
+    r"^tests/test_study_workflow\.py::": "the finished study",
+    r"^tests/test_reliability\.py::.*\[keras\]$": "the Keras reference run",
+    r"^tests/test_reliability\.py::(.*\[fused\]|test_a_code_change\w*)$": "the fused reference run",
+}
+
+
+def worker_group(nodeid: str) -> str:
+    """The scheduling unit of a test: its group, or the test alone."""
+    for pattern, group in WORKER_GROUPS.items():
+        if re.search(pattern, nodeid):
+            return group
+    return nodeid
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return GroupScheduling(config, log)
+
 
 def copy_project(destination: Path) -> Path:
     """A fresh copy of the workflow (code included, so tests may edit it) and the tiny config."""

@@ -16,8 +16,6 @@ import numpy as np
 import pytest
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
-# Its tests share a module fixture: one worker runs them all (pytest-xdist).
-pytestmark = pytest.mark.xdist_group("fused-isa")
 
 # A few epochs of fused training on random data, both cells; every float array is written out.
 TRAINING = """

@@ -44,12 +44,10 @@ SLOW_FUSED = {
     "train": {**SLOW["train"], "engine": "fused"},
 }
 SLOW_CONFIGS = {"keras": SLOW, "fused": SLOW_FUSED}
-# With pytest-xdist, the tests of one engine share a worker, so each reference runs once.
-ENGINES = [
-    pytest.param(engine, marks=pytest.mark.xdist_group(f"reference-{engine}"))
-    for engine in SLOW_CONFIGS
-]
+ENGINES = list(SLOW_CONFIGS)
 RUN = Path("results/default/runs/lstm/seed_0")
+# The training job alone: the resume tests read the run, not the tables or the figure.
+TRAIN_ONLY = (str(RUN / "run.json"), "--resources", "gpu=1")
 LOG = Path("results/default/logs/train/lstm/seed_0.log")
 CHECKPOINT = Path("results/default/checkpoints/lstm/seed_0.npz")
 
@@ -71,7 +69,7 @@ def references(tmp_path_factory):
         if engine not in made:
             project = copy_project(tmp_path_factory.mktemp(f"reference_{engine}") / "project")
             configure(project, SLOW_CONFIGS[engine])
-            snakemake(project, "--resources", "gpu=1")
+            snakemake(project, *TRAIN_ONLY)
             made[engine] = project
         return made[engine]
 
@@ -127,14 +125,12 @@ def test_sigkill_then_rerun_resumes_from_the_checkpoint(references, tmp_path, en
     reference = references(engine)
     project = copy_project(tmp_path / "project")
     configure(project, SLOW_CONFIGS[engine])
-    code, output, killed_after = signal_training(
-        project, signal.SIGKILL, 12, "--resources", "gpu=1"
-    )
+    code, output, killed_after = signal_training(project, signal.SIGKILL, 12, *TRAIN_ONLY)
     assert code != 0, output
     assert (project / CHECKPOINT).exists()
     assert not (project / RUN / "history.csv").exists()
 
-    snakemake(project, "--resources", "gpu=1", "--rerun-incomplete")
+    snakemake(project, *TRAIN_ONLY, "--rerun-incomplete")
     log = (project / LOG).read_text()
     resumed = int(re.search(r"resumed from checkpoint \S+ at epoch (\d+)", log).group(1))
     assert resumed % 5 == 0 and killed_after - 5 < resumed <= killed_after
@@ -154,7 +150,7 @@ def test_sigterm_checkpoints_at_once_and_the_retry_resumes(references, tmp_path,
     config = SLOW_CONFIGS[engine]
     configure(project, {**config, "train": {**config["train"], "keep_checkpoints": True}})
     code, output, sent_after = signal_training(
-        project, signal.SIGTERM, 12, "--resources", "gpu=1", "--retries", "1"
+        project, signal.SIGTERM, 12, *TRAIN_ONLY, "--retries", "1"
     )
     assert code == 0, output
     log = (project / LOG).read_text()
@@ -173,17 +169,16 @@ def test_sigterm_checkpoints_at_once_and_the_retry_resumes(references, tmp_path,
     assert (project / CHECKPOINT).exists()  # keep_checkpoints: true
 
 
-@pytest.mark.xdist_group("reference-fused")
 def test_a_code_change_never_resumes_the_old_checkpoint(references, tmp_path):
     reference = references("fused")
     project = copy_project(tmp_path / "project")
     configure(project, SLOW_FUSED)
-    code, output, _ = signal_training(project, signal.SIGKILL, 12, "--resources", "gpu=1")
+    code, output, _ = signal_training(project, signal.SIGKILL, 12, *TRAIN_ONLY)
     assert code != 0, output
     assert (project / CHECKPOINT).exists()
     models = project / "workflow/rnn_cell_bench/models.py"
     models.write_text(models.read_text() + "\n# a change that keeps the numbers\n")
-    snakemake(project, "--resources", "gpu=1", "--rerun-incomplete")
+    snakemake(project, *TRAIN_ONLY, "--rerun-incomplete")
     log = (project / LOG).read_text()
     assert f"ignoring checkpoint {CHECKPOINT}: it belongs to other settings, data or code" in log
     assert "resumed" not in log

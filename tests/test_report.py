@@ -10,10 +10,6 @@ import re
 import pytest
 from conftest import snakemake
 
-# Its tests share a module fixture: one worker runs them all (pytest-xdist).
-pytestmark = pytest.mark.xdist_group("report")
-
-
 TABLES = ("metrics.csv", "summary.csv", "comparison.csv", "claims.csv", "claims.md")
 RUNS = [
     f"results/default/runs/{cell}/seed_{seed}/run.json"

@@ -17,9 +17,6 @@ import pytest
 from conftest import REPO, SNAKEMAKE, copy_project
 from test_reliability import CHECKPOINT, LOG, RUN, SLOW, assert_same_run, configure
 
-# One worker runs every test of the cluster (tests run in parallel with pytest-xdist).
-pytestmark = pytest.mark.xdist_group("slurm-cluster")
-
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 SLURM_ENV = {key: value for key, value in os.environ.items() if key != "SLURM_CONF"}
 # For the test cluster only: it has no accounting database (so ask squeue, not sacct), and

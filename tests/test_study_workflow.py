@@ -15,10 +15,6 @@ from test_workflow import edit_config
 from rnn_cell_bench.metrics import METRIC_COLUMNS
 from rnn_cell_bench.models import expected_params
 
-# Its tests share a module fixture: one worker runs them all (pytest-xdist).
-pytestmark = pytest.mark.xdist_group("study-workflow")
-
-
 # 2 x 2 conditions, one seed: horizon (a data setting) and per-cell units (a model setting).
 STUDY = {"task.horizon": [5, 3], "model.units": [4, {"lstm": 4, "gru": 5}]}
 CONDITIONS = [
