@@ -102,3 +102,60 @@ def test_diverged_runs_are_marked_and_left_out_of_the_mean(tmp_path, monkeypatch
         gru_mean.get_ydata(),
         np.sqrt(histories[("gru", 0)].loss * histories[("gru", 1)].loss),
     )
+
+
+def test_a_panel_per_condition_shares_the_loss_axis(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from rnn_cell_bench.plotting import plot_conditions
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    histories, metrics = fake_histories()
+    panels = [(f"task.horizon = {h}", histories, metrics) for h in (1, 25, 200, 400)]
+    plot_conditions(panels, [tmp_path / "curves.png"], PlotSettings(dpi=30))
+    axes = [ax for ax in captured["fig"].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == [title for title, _, _ in panels]
+    assert len({ax.get_ylim() for ax in axes}) == 1  # shared loss axis
+    assert len(captured["fig"].axes) == 4  # a 2 x 2 grid, no empty panel
+
+
+def study_comparison():
+    rows = []
+    for horizon in (1, 25, 200):
+        for units in ("8", "gru18_lstm16"):
+            effect = 0.5 if horizon == 200 else 1.5
+            rows.append(
+                {"task.horizon": horizon, "model.units": units, "metric": "final_loss",
+                 "effect": effect, "ci_low": effect * 0.8, "ci_high": effect * 1.25}
+            )  # fmt: skip
+            rows.append({**rows[-1], "metric": "tail_loss", "effect": 9.0})
+    return pd.DataFrame(rows)
+
+
+def test_the_study_figure_plots_the_final_loss_ratio_against_each_axis(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from rnn_cell_bench.plotting import plot_study
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    outputs = [tmp_path / "study.png", tmp_path / "study.svg"]
+    plot_study(study_comparison(), ["task.horizon", "model.units"], outputs, PlotSettings(dpi=30))
+    assert outputs[0].stat().st_size > 1000 and "<svg" in outputs[1].read_text()
+    horizon_axis, units_axis = captured["fig"].axes
+    assert horizon_axis.get_xlabel() == "task.horizon"
+    # One line per value of the other axis, through the final-loss ratios (not the tail's).
+    ratios = sorted(
+        tuple(line.get_ydata()) for line in horizon_axis.get_lines() if line.get_marker() == "o"
+    )
+    assert ratios == [(1.5, 1.5, 0.5), (1.5, 1.5, 0.5)]
+    assert [t.get_text() for t in units_axis.get_xticklabels()] == ["8", "gru18_lstm16"]
+    assert any(tuple(line.get_ydata()) == (1.0, 1.0) for line in horizon_axis.get_lines())
+
+
+def test_the_study_figure_needs_an_axis(tmp_path):
+    from rnn_cell_bench.plotting import plot_study
+
+    with pytest.raises(ValueError, match="at least one study axis"):
+        plot_study(study_comparison(), [], [tmp_path / "study.png"])

@@ -17,7 +17,6 @@ rule plot:
         "../../envs/analysis.yaml"
     params:
         runs=run_descriptions(),
-        axes=STUDY_AXES,
         titles={name: condition.title() for name, condition in CONDITIONS.items()},
         settings=vars(PLOT_SETTINGS),
     script:

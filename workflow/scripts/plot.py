@@ -11,20 +11,21 @@ from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.plotting import PlotSettings, plot_conditions
 
 
-def main(descriptions, history_paths, metrics_path, axes, titles, settings, outputs) -> None:
-    """``descriptions``: per run, its condition, axis values, cell and seed."""
+def main(descriptions, history_paths, metrics_path, titles, settings, outputs) -> None:
+    """``descriptions``: per run, its condition, axis values, cell and seed, in the order of
+    ``history_paths`` and of the rows of ``metrics.csv``."""
     metrics = pd.read_csv(metrics_path)
+    if len(metrics) != len(descriptions):
+        raise ValueError(f"{metrics_path} has {len(metrics)} rows for {len(descriptions)} runs")
     panels = {}
-    for description, path in zip(descriptions, history_paths, strict=True):
-        histories = panels.setdefault(description["condition"], {})
+    for row, (description, path) in enumerate(zip(descriptions, history_paths, strict=True)):
+        histories, rows = panels.setdefault(description["condition"], ({}, []))
         histories[(description["cell"], int(description["seed"]))] = pd.read_csv(path)
-    figures = []
-    for condition, histories in panels.items():
-        rows = metrics
-        axis_values = next(d["axes"] for d in descriptions if d["condition"] == condition)
-        for axis in axes:  # this condition's rows of metrics.csv
-            rows = rows[rows[axis].astype(str) == str(axis_values[axis])]
-        figures.append((titles[condition], histories, rows))
+        rows.append(row)
+    figures = [
+        (titles[condition], histories, metrics.iloc[rows])
+        for condition, (histories, rows) in panels.items()
+    ]
     plot_conditions(figures, outputs, settings)
     print(f"wrote {', '.join(map(str, outputs))}")
 
@@ -35,7 +36,6 @@ if "snakemake" in globals():
         snakemake.params.runs,
         snakemake.input.histories,
         snakemake.input.metrics,
-        snakemake.params.axes,
         snakemake.params.titles,
         PlotSettings(**snakemake.params.settings),
         [snakemake.output.png, snakemake.output.svg],
