@@ -13,12 +13,12 @@ from rnn_cell_bench.plotting import PlotSettings
 from rnn_cell_bench.provenance import TRAIN_MODULES
 from rnn_cell_bench.runtime import time_limit_minutes
 from rnn_cell_bench.settings import TrainSettings
-from rnn_cell_bench.study import expand_study
+from rnn_cell_bench.study import expand_study, study_axes
 
 # Fail before the DAG is built: every problem at once, each naming its key, axis or value.
 validate_config(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
 CONDITIONS = {condition.directory: condition for condition in expand_study(config)}
-STUDY_AXES = list(next(iter(CONDITIONS.values())).axes)
+STUDY_AXES = list(study_axes(config))
 
 NAME = config["name"]
 RESULTS = f"results/{NAME}"
