@@ -40,12 +40,16 @@ Bit-identical results on any x86-64 CPU, for any thread count:
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import literal_unroll, njit, types
+from numba.core import cgutils
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
+from numba.extending import intrinsic
 
 from rnn_cell_bench.models import CELLS, GATES
 
@@ -57,6 +61,9 @@ BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
 numba.config.SLP_VECTORIZE = 1
 
 LANES = 8  # sequences per block (one per float32 lane of a 256-bit vector)
+TILE = 8  # gates whose sums run side by side (independent chains hide the add latency)
+_REGISTER_FLOATS = TILE * LANES
+WINDOW = 8  # steps whose gradient terms are added to the float32 sums in one pass
 CHUNK = 32  # steps summed in float32 before the per-sequence float64 gradient sums
 
 
@@ -110,6 +117,27 @@ class _NoAliasCompiler(CompilerBase):
 _lanes_kernel = njit(nogil=True, cache=True, error_model="numpy", pipeline_class=_NoAliasCompiler)
 
 
+@intrinsic
+def _stack_floats(typingctx, count):
+    """A pointer to ``count`` (a compile-time constant) float32 on the calling kernel's stack."""
+    if not isinstance(count, types.IntegerLiteral):
+        return None
+    size = count.literal_value
+
+    def codegen(context, builder, signature, args):
+        block = cgutils.alloca_once(builder, ir.ArrayType(ir.FloatType(), size))
+        return builder.bitcast(block, ir.PointerType(ir.FloatType()))
+
+    return types.CPointer(types.float32)(count), codegen
+
+
+@njit(inline="always")
+def _registers():
+    """A ``(TILE, LANES)`` float32 scratch array on the stack: once the loops over it are
+    unrolled, LLVM keeps it in vector registers (a heap array would stay in memory)."""
+    return numba.carray(_stack_floats(_REGISTER_FLOATS), (TILE, LANES))
+
+
 @njit(inline="always")
 def _fixed(array):
     """``array``, after checking that its last dimension is ``LANES``: past the check LLVM
@@ -118,6 +146,121 @@ def _fixed(array):
     if array.shape[-1] != LANES:
         raise ValueError("the last dimension must be LANES")
     return array
+
+
+@njit(inline="always")
+def _add_product(out, vectors, matrix):
+    """``out[j] += vectors[k] * matrix[k, j]``, added one ``k`` after another, for every lane.
+
+    The columns ``j`` go in tiles of ``TILE`` whose sums stay in registers while ``k`` runs:
+    ``TILE`` independent additions per ``k`` keep the adder busy, where one column at a time
+    would wait for each addition to finish before the next (the order of every sum is the same
+    either way)."""
+    rows, columns = matrix.shape
+    for first in range(0, columns - TILE + 1, TILE):
+        acc = _registers()
+        for jj in range(TILE):
+            for lane in range(LANES):
+                acc[jj, lane] = out[first + jj, lane]
+        for k in range(rows):
+            for jj in range(TILE):
+                m = matrix[k, first + jj]
+                for lane in range(LANES):
+                    acc[jj, lane] += vectors[k, lane] * m
+        for jj in range(TILE):
+            for lane in range(LANES):
+                out[first + jj, lane] = acc[jj, lane]
+    for k in range(rows):
+        for j in range(columns - columns % TILE, columns):
+            m = matrix[k, j]
+            for lane in range(LANES):
+                out[j, lane] += vectors[k, lane] * m
+
+
+@njit(inline="always")
+def _product(out, matrix, vectors):
+    """``out[k] = sum over j of matrix[k, j] * vectors[j]``, summed from zero one ``j`` after
+    another, for every lane; rows in tiles of ``TILE``, as in :func:`_add_product`."""
+    rows, columns = matrix.shape
+    for first in range(0, rows - TILE + 1, TILE):
+        acc = _registers()
+        for kk in range(TILE):
+            for lane in range(LANES):
+                acc[kk, lane] = 0
+        for j in range(columns):
+            for kk in range(TILE):
+                m = matrix[first + kk, j]
+                for lane in range(LANES):
+                    acc[kk, lane] += m * vectors[j, lane]
+        for kk in range(TILE):
+            for lane in range(LANES):
+                out[first + kk, lane] = acc[kk, lane]
+    for k in range(rows - rows % TILE, rows):
+        for lane in range(LANES):
+            out[k, lane] = 0
+        for j in range(columns):
+            m = matrix[k, j]
+            for lane in range(LANES):
+                out[k, lane] += m * vectors[j, lane]
+
+
+NARROW = 4
+_NARROW_FLOATS = NARROW * LANES
+
+
+@njit(inline="always")
+def _narrow_registers():
+    return numba.carray(_stack_floats(_NARROW_FLOATS), (NARROW, LANES))
+
+
+@njit(inline="always")
+def _add_steps(out, left, right, count):
+    """``out[k, j] += left[s, k] * right[s, j]`` for the steps ``s < count`` one after another,
+    for every lane: a gradient's sum over the last few steps. Columns in tiles of ``NARROW`` kept
+    in registers over the steps, so that ``out`` (too big for the L1 cache with the rest) is
+    read and written once per call rather than once per step."""
+    rows, columns = out.shape[0], out.shape[1]
+    for first in range(0, columns - NARROW + 1, NARROW):
+        for k in range(rows):
+            acc = _narrow_registers()
+            for jj in range(NARROW):
+                for lane in range(LANES):
+                    acc[jj, lane] = out[k, first + jj, lane]
+            for step in range(count):
+                for jj in range(NARROW):
+                    for lane in range(LANES):
+                        acc[jj, lane] += left[step, k, lane] * right[step, first + jj, lane]
+            for jj in range(NARROW):
+                for lane in range(LANES):
+                    out[k, first + jj, lane] = acc[jj, lane]
+    for k in range(rows):
+        for j in range(columns - columns % NARROW, columns):
+            for step in range(count):
+                for lane in range(LANES):
+                    out[k, j, lane] += left[step, k, lane] * right[step, j, lane]
+
+
+@njit(inline="always")
+def _add_sums(out, right, count):
+    """``out[j] += right[s, j]`` for the steps ``s < count`` one after another (see
+    :func:`_add_steps`)."""
+    columns = out.shape[0]
+    for first in range(0, columns - NARROW + 1, NARROW):
+        acc = _narrow_registers()
+        for jj in range(NARROW):
+            for lane in range(LANES):
+                acc[jj, lane] = out[first + jj, lane]
+        for step in range(count):
+            for jj in range(NARROW):
+                for lane in range(LANES):
+                    acc[jj, lane] += right[step, first + jj, lane]
+        for jj in range(NARROW):
+            for lane in range(LANES):
+                out[first + jj, lane] = acc[jj, lane]
+    for j in range(columns - columns % NARROW, columns):
+        for step in range(count):
+            for lane in range(LANES):
+                out[j, lane] += right[step, j, lane]
 
 
 @njit(inline="always")
@@ -153,28 +296,27 @@ def _lstm_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, sta
             b, w = bias[j], kernel[0, j]
             for lane in range(LANES):
                 z[j, lane] = b + xs[t, lane] * w
-            for k in range(units):
-                r = recurrent[k, j]
-                for lane in range(LANES):
-                    z[j, lane] += hs[t, k, lane] * r
+        _add_product(z, hs[t], recurrent)
         for lane in range(LANES):
             prediction[lane] = dense_bias[0]
+        # the gates of every unit first, then the states: two loops of independent iterations
+        # keep more activations in flight than one loop in which each unit waits for its gates
+        for j in range(units):
+            for lane in range(LANES):
+                acts[t, 4 * j, lane] = _sigmoid(z[4 * j, lane])
+                acts[t, 4 * j + 1, lane] = _sigmoid(z[4 * j + 1, lane])
+                acts[t, 4 * j + 2, lane] = _tanh(z[4 * j + 2, lane])
+                acts[t, 4 * j + 3, lane] = _sigmoid(z[4 * j + 3, lane])
         for j in range(units):
             w = dense_kernel[j, 0]
             for lane in range(LANES):
-                gi = _sigmoid(z[4 * j, lane])
-                gf = _sigmoid(z[4 * j + 1, lane])
-                gg = _tanh(z[4 * j + 2, lane])
-                go = _sigmoid(z[4 * j + 3, lane])
+                gi, gf = acts[t, 4 * j, lane], acts[t, 4 * j + 1, lane]
+                gg, go = acts[t, 4 * j + 2, lane], acts[t, 4 * j + 3, lane]
                 c = gf * c_now[j, lane] + gi * gg
                 h = go * _tanh(c)
                 c_now[j, lane] = c
                 cs[t + 1, j, lane] = c
                 hs[t + 1, j, lane] = h
-                acts[t, 4 * j, lane] = gi
-                acts[t, 4 * j + 1, lane] = gf
-                acts[t, 4 * j + 2, lane] = gg
-                acts[t, 4 * j + 3, lane] = go
                 prediction[lane] += h * w
         for lane in range(LANES):
             err = prediction[lane] - ys[t, lane]
@@ -188,20 +330,24 @@ def _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
     float32 gradient sums of the current chunk of steps, ``sums`` their float64 totals."""
     xs = _fixed(xs)
     hs, cs, acts, errors = _fixed(state[0]), _fixed(state[1]), _fixed(state[2]), _fixed(state[3])
-    dh_next, dc_next, dz = _fixed(work[0]), _fixed(work[1]), _fixed(work[2])
-    dy, total = _fixed(work[3]), _fixed(work[4])
+    dh_next, dc_next, dy = _fixed(work[0]), _fixed(work[1]), _fixed(work[2])
+    # the last steps' dz, inputs and hidden states, added to the gradient sums every WINDOW steps
+    dz_steps, x_steps, h_steps = _fixed(work[3]), _fixed(work[4]), _fixed(work[5])
     part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
     part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
     steps, units = xs.shape[0], recurrent.shape[0]
-    gates = 4 * units
     for t in range(steps - 1, -1, -1):
+        step = (steps - 1 - t) % WINDOW
+        dz = dz_steps[step]
         for lane in range(LANES):
             dy[lane] = scale * errors[t, lane]
             part_dense_bias[lane] += dy[lane]
+            x_steps[step, 0, lane] = xs[t, lane]
         for j in range(units):
             w = dense_kernel[j, 0]
             for lane in range(LANES):
                 part_dense[j, lane] += hs[t + 1, j, lane] * dy[lane]
+                h_steps[step, j, lane] = hs[t, j, lane]
                 dh = dy[lane] * w + dh_next[j, lane]
                 gi = acts[t, 4 * j, lane]
                 gf = acts[t, 4 * j + 1, lane]
@@ -214,20 +360,11 @@ def _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
                 dz[4 * j + 2, lane] = dc * gi * (_ONE - gg * gg)
                 dz[4 * j + 3, lane] = dh * tc * go * (_ONE - go)
                 dc_next[j, lane] = dc * gf
-        for j in range(gates):
-            for lane in range(LANES):
-                part_kernel[j, lane] += xs[t, lane] * dz[j, lane]
-                part_bias[j, lane] += dz[j, lane]
-        for k in range(units):
-            for lane in range(LANES):
-                total[lane] = 0
-            for j in range(gates):
-                r = recurrent[k, j]
-                for lane in range(LANES):
-                    part_recurrent[k, j, lane] += hs[t, k, lane] * dz[j, lane]
-                    total[lane] += r * dz[j, lane]
-            for lane in range(LANES):
-                dh_next[k, lane] = total[lane]
+        _product(dh_next, recurrent, dz)
+        if step == WINDOW - 1 or t == 0:
+            _add_steps(part_kernel, x_steps, dz_steps, step + 1)
+            _add_sums(part_bias[0], dz_steps, step + 1)
+            _add_steps(part_recurrent, h_steps, dz_steps, step + 1)
         if (steps - t) % CHUNK == 0 or t == 0:
             _flush_all(parts, sums)
 
@@ -251,10 +388,7 @@ def _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, stat
             b = bias[1, j]
             for lane in range(LANES):
                 inner[j, lane] = b
-            for k in range(units):
-                r = recurrent[k, j]
-                for lane in range(LANES):
-                    inner[j, lane] += hs[t, k, lane] * r
+        _add_product(inner, hs[t], recurrent)
         for lane in range(LANES):
             prediction[lane] = dense_bias[0]
         for j in range(units):
@@ -283,7 +417,7 @@ def _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, stat
 
 @_lanes_kernel
 def _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
-    """:func:`_lstm_backward` for the GRU; ``part_bias`` columns: input bias, recurrent bias."""
+    """:func:`_lstm_backward` for the GRU; ``part_bias`` rows: input bias, recurrent bias."""
     xs = _fixed(xs)
     hs, acts, inner_h, errors = (
         _fixed(state[0]),
@@ -291,20 +425,25 @@ def _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
         _fixed(state[2]),
         _fixed(state[3]),
     )
-    dh_next, d_input, d_inner = _fixed(work[0]), _fixed(work[1]), _fixed(work[2])
-    dy, total = _fixed(work[3]), _fixed(work[4])
+    dh_next, dy, total = _fixed(work[0]), _fixed(work[1]), _fixed(work[2])
+    # the last steps' gradients w.r.t. x W + b_in and h_prev R + b_rec, inputs, hidden states
+    input_steps, inner_steps = _fixed(work[3]), _fixed(work[4])
+    x_steps, h_steps = _fixed(work[5]), _fixed(work[6])
     part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
     part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
     steps, units = xs.shape[0], recurrent.shape[0]
-    gates = 3 * units
     for t in range(steps - 1, -1, -1):
+        step = (steps - 1 - t) % WINDOW
+        d_input, d_inner = input_steps[step], inner_steps[step]
         for lane in range(LANES):
             dy[lane] = scale * errors[t, lane]
             part_dense_bias[lane] += dy[lane]
+            x_steps[step, 0, lane] = xs[t, lane]
         for j in range(units):
             w = dense_kernel[j, 0]
             for lane in range(LANES):
                 part_dense[j, lane] += hs[t + 1, j, lane] * dy[lane]
+                h_steps[step, j, lane] = hs[t, j, lane]
                 dh = dy[lane] * w + dh_next[j, lane]
                 gz = acts[t, 3 * j, lane]
                 gr = acts[t, 3 * j + 1, lane]
@@ -319,41 +458,110 @@ def _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
                 d_inner[3 * j + 1, lane] = da_r
                 d_inner[3 * j + 2, lane] = da_h * gr
                 dh_next[j, lane] = dh * gz  # the direct path; the recurrent one is added below
-        for j in range(gates):
-            for lane in range(LANES):
-                part_kernel[j, lane] += xs[t, lane] * d_input[j, lane]
-                part_bias[j, 0, lane] += d_input[j, lane]
-                part_bias[j, 1, lane] += d_inner[j, lane]
+        _product(total, recurrent, d_inner)
         for k in range(units):
             for lane in range(LANES):
-                total[lane] = 0
-            for j in range(gates):
-                r = recurrent[k, j]
-                for lane in range(LANES):
-                    part_recurrent[k, j, lane] += hs[t, k, lane] * d_inner[j, lane]
-                    total[lane] += r * d_inner[j, lane]
-            for lane in range(LANES):
-                dh_next[k, lane] += total[lane]
+                dh_next[k, lane] += total[k, lane]
+        if step == WINDOW - 1 or t == 0:
+            _add_steps(part_kernel, x_steps, input_steps, step + 1)
+            _add_sums(part_bias[0], input_steps, step + 1)
+            _add_sums(part_bias[1], inner_steps, step + 1)
+            _add_steps(part_recurrent, h_steps, inner_steps, step + 1)
         if (steps - t) % CHUNK == 0 or t == 0:
             _flush_all(parts, sums)
 
 
-@njit(inline="always")
-def _lanes(shape):
+def _lanes(shape: tuple[int, ...]) -> np.ndarray:
     """Zeros of ``shape`` with a float32 lane for each sequence of a block."""
     return np.zeros(shape + (LANES,), dtype=np.float32)
 
 
-@njit(inline="always")
-def _gradient_sums(parts):
-    """float64 sums alongside the float32 chunk sums ``parts``."""
-    return (
-        np.zeros(parts[0].shape),
-        np.zeros(parts[1].shape),
-        np.zeros(parts[2].shape),
-        np.zeros(parts[3].shape),
-        np.zeros(parts[4].shape),
+def _workspace(cell: str, steps: int, units: int) -> tuple:
+    """The arrays one thread needs for the blocks of ``cell``: (state, work, parts, sums, loss),
+    see :func:`_lstm_block`. About 3 kB per step and lane set for 16 units (60 MB at 20,000
+    steps), so they are allocated once and reused, not once per block and epoch."""
+    gates = GATES[cell] * units
+    if cell == "lstm":
+        # hs and cs (h_0 = c_0 = 0), activated i, f, g, o, errors, the step's z and prediction, c
+        state = (
+            _lanes((steps + 1, units)),
+            _lanes((steps + 1, units)),
+            _lanes((steps, gates)),
+            _lanes((steps,)),
+            _lanes((gates,)),
+            _lanes(()),
+            _lanes((units,)),
+        )
+        # dh_next, dc_next, dy, and the last WINDOW steps' dz, inputs and hidden states
+        work = (
+            _lanes((units,)),
+            _lanes((units,)),
+            _lanes(()),
+            _lanes((WINDOW, gates)),
+            _lanes((WINDOW, 1)),
+            _lanes((WINDOW, units)),
+        )
+        bias_rows = 1
+    else:
+        # hs (h_0 = 0), activated z, r, h~, h_prev R_h + b_rec_h, errors, the step's inner
+        # sums h_prev R + b_rec and prediction, h
+        state = (
+            _lanes((steps + 1, units)),
+            _lanes((steps, gates)),
+            _lanes((steps, units)),
+            _lanes((steps,)),
+            _lanes((gates,)),
+            _lanes(()),
+            _lanes((units,)),
+        )
+        # dh_next, dy, the recurrent sum, and the last WINDOW steps' gradients w.r.t.
+        # x W + b_in and h_prev R + b_rec, inputs and hidden states
+        work = (
+            _lanes((units,)),
+            _lanes(()),
+            _lanes((units,)),
+            _lanes((WINDOW, gates)),
+            _lanes((WINDOW, gates)),
+            _lanes((WINDOW, 1)),
+            _lanes((WINDOW, units)),
+        )
+        bias_rows = 2
+    # float32 gradient sums of the current chunk of steps: kernel, recurrent kernel, bias,
+    # dense kernel, dense bias; then their float64 totals
+    parts = (
+        _lanes((1, gates)),
+        _lanes((units, gates)),
+        _lanes((bias_rows, gates)),
+        _lanes((units,)),
+        _lanes(()),
     )
+    sums = tuple(np.zeros(part.shape) for part in parts)
+    return state, work, parts, sums, np.zeros(LANES)
+
+
+@njit(inline="always")
+def _zero(array):
+    flat = array.reshape(array.size)
+    for i in range(flat.size):
+        flat[i] = 0
+
+
+@njit(inline="always")
+def _reset(space):
+    """Zero what a block reads before it writes it: the initial states (row 0 of ``hs`` and,
+    for the LSTM, ``cs``; the current state), the backward carries, the gradient sums and the
+    loss. Everything else is written step by step before it is read."""
+    state, work, parts, sums, loss = space
+    _zero(state[0][0])
+    _zero(state[1][0])  # the LSTM's cs[0]; for the GRU the first row of acts, rewritten later
+    _zero(state[6])
+    _zero(work[0])
+    _zero(work[1])
+    for part in literal_unroll(parts):
+        _zero(part)
+    for total in literal_unroll(sums):
+        _zero(total)
+    _zero(loss)
 
 
 @njit(inline="always")
@@ -361,7 +569,7 @@ def _store(block, loss, sums, out):
     """Row ``block`` of the per-lane results ``out`` (see :func:`loss_and_gradients`)."""
     losses, d_kernel, d_recurrent, d_bias, d_dense, d_dense_bias = out
     losses[block] = loss
-    d_kernel[block] = sums[0]
+    d_kernel[block] = sums[0].reshape(d_kernel.shape[1:])
     d_recurrent[block] = sums[1].reshape(d_recurrent.shape[1:])
     d_bias[block] = sums[2].reshape(d_bias.shape[1:])
     d_dense[block] = sums[3]
@@ -369,67 +577,27 @@ def _store(block, loss, sums, out):
 
 
 @njit(nogil=True, cache=True)
-def _lstm_block(block, x, y, kernel, recurrent, bias, dense_kernel, dense_bias, scale, out):
+def _lstm_block(block, x, y, weights, scale, space, out):
     """Forward and backward through time for the ``LANES`` sequences of ``block``, whose
-    loss and gradient sums (per lane) go to row ``block`` of the arrays in ``out``."""
-    steps, units = x.shape[1], recurrent.shape[0]
-    gates = 4 * units
-    # hs and cs (h_0 = c_0 = 0), activated i, f, g, o, errors, the step's z and prediction, c
-    state = (
-        _lanes((steps + 1, units)),
-        _lanes((steps + 1, units)),
-        _lanes((steps, gates)),
-        _lanes((steps,)),
-        _lanes((gates,)),
-        _lanes(()),
-        _lanes((units,)),
-    )
-    loss = np.zeros(LANES)
+    loss and gradient sums (per lane) go to row ``block`` of the arrays in ``out``; ``space``
+    is the thread's :func:`_workspace`."""
+    kernel, recurrent, bias, dense_kernel, dense_bias = weights
+    _reset(space)
+    state, work, parts, sums, loss = space
     xs, ys = x[block], y[block]
     _lstm_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
-    # dh_next, dc_next, dz, dy, and the recurrent sum over the gates
-    work = (_lanes((units,)), _lanes((units,)), _lanes((gates,)), _lanes(()), _lanes(()))
-    parts = (
-        _lanes((gates,)),
-        _lanes((units, gates)),
-        _lanes((gates,)),
-        _lanes((units,)),
-        _lanes(()),
-    )
-    sums = _gradient_sums(parts)
     _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
     _store(block, loss, sums, out)
 
 
 @njit(nogil=True, cache=True)
-def _gru_block(block, x, y, kernel, recurrent, bias, dense_kernel, dense_bias, scale, out):
+def _gru_block(block, x, y, weights, scale, space, out):
     """:func:`_lstm_block` for the GRU."""
-    steps, units = x.shape[1], recurrent.shape[0]
-    gates = 3 * units
-    # hs (h_0 = 0), activated z, r, h~, h_prev R_h + b_rec_h, errors, the step's inner sums
-    # h_prev R + b_rec and prediction, h
-    state = (
-        _lanes((steps + 1, units)),
-        _lanes((steps, gates)),
-        _lanes((steps, units)),
-        _lanes((steps,)),
-        _lanes((gates,)),
-        _lanes(()),
-        _lanes((units,)),
-    )
-    loss = np.zeros(LANES)
+    kernel, recurrent, bias, dense_kernel, dense_bias = weights
+    _reset(space)
+    state, work, parts, sums, loss = space
     xs, ys = x[block], y[block]
     _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
-    # dh_next, the gradients w.r.t. x W + b_in and h_prev R + b_rec, dy, the recurrent sum
-    work = (_lanes((units,)), _lanes((gates,)), _lanes((gates,)), _lanes(()), _lanes(()))
-    parts = (
-        _lanes((gates,)),
-        _lanes((units, gates)),
-        _lanes((gates, 2)),
-        _lanes((units,)),
-        _lanes(()),
-    )
-    sums = _gradient_sums(parts)
     _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
     _store(block, loss, sums, out)
 
@@ -447,6 +615,23 @@ def _sum_sequences(values, batch):
 
 
 BLOCKS = {"lstm": _lstm_block, "gru": _gru_block}
+
+
+_WORKSPACES: dict = {}
+_WORKSPACES_LOCK = threading.Lock()
+
+
+def _workspaces(cell: str, steps: int, units: int, threads: int) -> list[tuple]:
+    """One :func:`_workspace` per thread, kept for the next call of the same shape (every
+    epoch of a run); a call of another shape replaces them."""
+    key = (cell, steps, units)
+    spaces = _WORKSPACES.get(key, [])
+    if not spaces:
+        _WORKSPACES.clear()
+    while len(spaces) < threads:
+        spaces.append(_workspace(cell, steps, units))
+    _WORKSPACES[key] = spaces
+    return spaces
 
 
 def _to_blocks(array: np.ndarray, blocks: int) -> np.ndarray:
@@ -492,18 +677,21 @@ def loss_and_gradients(
     )
     scale = np.float32(2.0 / (batch * steps))
     run_block = BLOCKS[cell]
-
-    def run(first: int, stride: int) -> None:
-        for block in range(first, blocks, stride):
-            run_block(block, x, y, kernel, recurrent, bias, dense_kernel, dense_bias, scale, out)
-
+    weights = (kernel, recurrent, bias, dense_kernel, dense_bias)
     threads = min(numba.get_num_threads(), blocks)
-    if threads == 1:
-        run(0, 1)
-    else:
-        with ThreadPoolExecutor(threads) as pool:
-            for done in [pool.submit(run, first, threads) for first in range(threads)]:
-                done.result()
+    with _WORKSPACES_LOCK:
+        spaces = _workspaces(cell, steps, units, threads)
+
+        def run(first: int) -> None:
+            for block in range(first, blocks, threads):
+                run_block(block, x, y, weights, scale, spaces[first], out)
+
+        if threads == 1:
+            run(0)
+        else:
+            with ThreadPoolExecutor(threads) as pool:
+                for done in [pool.submit(run, first) for first in range(threads)]:
+                    done.result()
     losses, d_kernel, d_recurrent, d_bias, d_dense, d_dense_bias = (
         _sum_sequences(values.reshape(blocks, -1, LANES), batch).astype(np.float32)
         for values in out
@@ -512,7 +700,7 @@ def loss_and_gradients(
     grads = [
         d_kernel[keras_order].reshape(1, gates),
         d_recurrent.reshape(units, gates)[:, keras_order],
-        d_bias.reshape(gates, bias_rows).T[:, keras_order].reshape(bias.shape),
+        d_bias.reshape(bias_rows, gates)[:, keras_order].reshape(bias.shape),
         d_dense.reshape(units, 1),
         d_dense_bias,
     ]
