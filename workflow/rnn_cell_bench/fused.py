@@ -22,6 +22,22 @@ turns into full-width vector instructions (8 float32 lanes with AVX2, 4 with SSE
 reordering any sum: a lane only ever combines values of its own sequence, and in the same
 order as a plain scalar loop over one sequence would.
 
+Where the time goes, and how the loops are arranged for it (each arrangement changes only the
+order in which independent sums advance, never the order of the terms within a sum):
+
+- Recurrent products (``h R`` forward, ``R dz`` backward) run over tiles of ``TILE`` output
+  rows held in vector registers (:func:`_registers`, a stack array that LLVM promotes once the
+  loops over it are unrolled): ``TILE`` independent additions per input keep the adders busy,
+  where one output at a time would wait out each addition's latency.
+- The weight gradients are sums over steps. Adding each step's terms to the ``(units, gates)``
+  sums directly would read and write 32 kB per step and thrash the L1 cache; instead the last
+  ``WINDOW`` steps' factors are kept and added in one pass per window, tile by tile, with the
+  sums in registers over the window's steps (:func:`_add_steps`).
+- The arrays of a block (about 3 kB per step at 16 units) are allocated once per shape and
+  reused every epoch (:func:`_workspaces`); fresh ones cost more in page faults than the
+  backward pass. Each block's forward and backward pass are separate tasks, so that 2 threads
+  share 5 blocks 2.5 to 2.5 rather than 3 to 2 (:func:`_run_passes`).
+
 Bit-identical results on any x86-64 CPU, for any thread count:
 
 - No ``fastmath``: LLVM may neither reassociate sums nor contract a multiply and an add into
@@ -62,7 +78,10 @@ numba.config.SLP_VECTORIZE = 1
 
 LANES = 8  # sequences per block (one per float32 lane of a 256-bit vector)
 TILE = 8  # gates whose sums run side by side (independent chains hide the add latency)
-_REGISTER_FLOATS = TILE * LANES
+# The step sums' tiles: each term there has two vector operands, and at 8 columns LLVM no
+# longer unrolls the tile (measured: 3x slower), so they are 4 wide.
+NARROW = 4
+_REGISTER_FLOATS, _NARROW_FLOATS = TILE * LANES, NARROW * LANES
 WINDOW = 8  # steps whose gradient terms are added to the float32 sums in one pass
 CHUNK = 32  # steps summed in float32 before the per-sequence float64 gradient sums
 
@@ -139,6 +158,12 @@ def _registers():
 
 
 @njit(inline="always")
+def _narrow_registers():
+    """:func:`_registers` with ``NARROW`` rows."""
+    return numba.carray(_stack_floats(_NARROW_FLOATS), (NARROW, LANES))
+
+
+@njit(inline="always")
 def _fixed(array):
     """``array``, after checking that its last dimension is ``LANES``: past the check LLVM
     knows the array's strides as constants, so that the gates of a unit lie a fixed distance
@@ -202,15 +227,6 @@ def _product(out, matrix, vectors):
             m = matrix[k, j]
             for lane in range(LANES):
                 out[k, lane] += m * vectors[j, lane]
-
-
-NARROW = 4
-_NARROW_FLOATS = NARROW * LANES
-
-
-@njit(inline="always")
-def _narrow_registers():
-    return numba.carray(_stack_floats(_NARROW_FLOATS), (NARROW, LANES))
 
 
 @njit(inline="always")
@@ -577,28 +593,42 @@ def _store(block, loss, sums, out):
 
 
 @njit(nogil=True, cache=True)
-def _lstm_block(block, x, y, weights, scale, space, out):
-    """Forward and backward through time for the ``LANES`` sequences of ``block``, whose
-    loss and gradient sums (per lane) go to row ``block`` of the arrays in ``out``; ``space``
-    is the thread's :func:`_workspace`."""
+def _lstm_block_forward(block, x, y, weights, space):
+    """The forward pass of the ``LANES`` sequences of ``block`` into ``space``, a
+    :func:`_workspace`."""
     kernel, recurrent, bias, dense_kernel, dense_bias = weights
     _reset(space)
+    state, loss = space[0], space[4]
+    _lstm_forward(
+        x[block], y[block], kernel, recurrent, bias, dense_kernel, dense_bias, state, loss
+    )
+
+
+@njit(nogil=True, cache=True)
+def _lstm_block_backward(block, x, weights, scale, space, out):
+    """Backward through time for ``block`` from its forward pass in ``space``; its loss and
+    gradient sums (per lane) go to row ``block`` of the arrays in ``out``."""
+    recurrent, dense_kernel = weights[1], weights[3]
     state, work, parts, sums, loss = space
-    xs, ys = x[block], y[block]
-    _lstm_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
-    _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
+    _lstm_backward(x[block], recurrent, dense_kernel, scale, state, work, parts, sums)
     _store(block, loss, sums, out)
 
 
 @njit(nogil=True, cache=True)
-def _gru_block(block, x, y, weights, scale, space, out):
-    """:func:`_lstm_block` for the GRU."""
+def _gru_block_forward(block, x, y, weights, space):
+    """:func:`_lstm_block_forward` for the GRU."""
     kernel, recurrent, bias, dense_kernel, dense_bias = weights
     _reset(space)
+    state, loss = space[0], space[4]
+    _gru_forward(x[block], y[block], kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
+
+
+@njit(nogil=True, cache=True)
+def _gru_block_backward(block, x, weights, scale, space, out):
+    """:func:`_lstm_block_backward` for the GRU."""
+    recurrent, dense_kernel = weights[1], weights[3]
     state, work, parts, sums, loss = space
-    xs, ys = x[block], y[block]
-    _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
-    _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
+    _gru_backward(x[block], recurrent, dense_kernel, scale, state, work, parts, sums)
     _store(block, loss, sums, out)
 
 
@@ -614,7 +644,10 @@ def _sum_sequences(values, batch):
     return total
 
 
-BLOCKS = {"lstm": _lstm_block, "gru": _gru_block}
+PASSES = {
+    "lstm": (_lstm_block_forward, _lstm_block_backward),
+    "gru": (_gru_block_forward, _gru_block_backward),
+}
 
 
 _WORKSPACES: dict = {}
@@ -632,6 +665,61 @@ def _workspaces(cell: str, steps: int, units: int, threads: int) -> list[tuple]:
         spaces.append(_workspace(cell, steps, units))
     _WORKSPACES[key] = spaces
     return spaces
+
+
+def _run_passes(blocks: int, threads: int, spaces: list, forward, backward) -> None:
+    """Run ``forward(block, space)`` and then ``backward(block, space)`` for every block on
+    ``threads`` threads, each block in one of ``spaces`` (workspaces) from its forward pass to
+    the end of its backward pass.
+
+    A thread takes the next forward pass while a workspace is free, else a finished forward's
+    backward pass. Splitting each block into two tasks balances the threads where whole blocks
+    could not (5 blocks on 2 threads: 2.5 blocks each instead of 3 and 2), and one workspace
+    more than threads is enough for that. Each block writes only its own results, so neither
+    the order nor the thread changes a bit."""
+    if threads == 1:
+        for block in range(blocks):
+            forward(block, spaces[0])
+            backward(block, spaces[0])
+        return
+    condition = threading.Condition()
+    free, ready, started = list(range(len(spaces))), [], [0]  # workspaces; forwarded blocks
+    remaining = [blocks]
+    failures: list[BaseException] = []
+
+    def next_task():
+        with condition:
+            while True:
+                if failures or remaining[0] == 0:
+                    return None
+                if started[0] < blocks and free:
+                    started[0] += 1
+                    return forward, started[0] - 1, free.pop(0)
+                if ready:
+                    return (backward, *ready.pop(0))
+                condition.wait()
+
+    def work() -> None:
+        while (task := next_task()) is not None:
+            run, block, space = task
+            try:
+                run(block, spaces[space])
+            except BaseException as error:
+                with condition:
+                    failures.append(error)
+                    condition.notify_all()
+                raise
+            with condition:
+                if run is forward:
+                    ready.append((block, space))
+                else:
+                    free.append(space)
+                    remaining[0] -= 1
+                condition.notify_all()
+
+    with ThreadPoolExecutor(threads) as pool:
+        for done in [pool.submit(work) for _ in range(threads)]:
+            done.result()
 
 
 def _to_blocks(array: np.ndarray, blocks: int) -> np.ndarray:
@@ -676,22 +764,18 @@ def loss_and_gradients(
         np.zeros((blocks, LANES)),  # dense bias
     )
     scale = np.float32(2.0 / (batch * steps))
-    run_block = BLOCKS[cell]
+    forward, backward = PASSES[cell]
     weights = (kernel, recurrent, bias, dense_kernel, dense_bias)
     threads = min(numba.get_num_threads(), blocks)
     with _WORKSPACES_LOCK:
-        spaces = _workspaces(cell, steps, units, threads)
-
-        def run(first: int) -> None:
-            for block in range(first, blocks, threads):
-                run_block(block, x, y, weights, scale, spaces[first], out)
-
-        if threads == 1:
-            run(0)
-        else:
-            with ThreadPoolExecutor(threads) as pool:
-                for done in [pool.submit(run, first) for first in range(threads)]:
-                    done.result()
+        spaces = _workspaces(cell, steps, units, min(threads + 1, blocks) if threads > 1 else 1)
+        _run_passes(
+            blocks,
+            threads,
+            spaces,
+            lambda block, space: forward(block, x, y, weights, space),
+            lambda block, space: backward(block, x, weights, scale, space, out),
+        )
     losses, d_kernel, d_recurrent, d_bias, d_dense, d_dense_bias = (
         _sum_sequences(values.reshape(blocks, -1, LANES), batch).astype(np.float32)
         for values in out
