@@ -153,10 +153,15 @@ def job_overhead(preset: str) -> list[dict]:
         started = time.perf_counter()
         subprocess.run(command, cwd=project, check=True, capture_output=True)
         print(f"{preset}: the whole workflow took {time.perf_counter() - started:.1f} s")
-        for tsv in sorted((project / "results" / "benchmarks" / "train").rglob("*.tsv")):
+        # an experiment's outputs are under results/<name>/, the preset's name or the default's
+        name = (yaml.safe_load((project / preset).read_text()) or {}).get("name") or (
+            yaml.safe_load((project / "config.yaml").read_text()).get("name", "default")
+        )
+        results = project / "results" / name
+        for tsv in sorted((results / "benchmarks" / "train").rglob("*.tsv")):
             cell, seed = tsv.parent.name, tsv.stem
             bench = pd.read_csv(tsv, sep="\t").iloc[0]
-            history = pd.read_csv(project / "results" / "runs" / cell / seed / "history.csv")
+            history = pd.read_csv(results / "runs" / cell / seed / "history.csv")
             epochs = float(history["seconds"].sum())
             rows.append(
                 {
@@ -167,6 +172,8 @@ def job_overhead(preset: str) -> list[dict]:
                     "max_rss_mb": float(bench["max_rss"]),
                 }
             )
+    if not rows:
+        raise SystemExit(f"{preset}: no training benchmarks found under {results}")
     return rows
 
 

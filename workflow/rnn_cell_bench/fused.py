@@ -865,7 +865,7 @@ class FusedAdam:
 
 def compile_kernels() -> None:
     """Compile every kernel into numba's cache (``__pycache__`` beside this file): the first
-    compilation takes 10 to 20 s per cell, so the set-up does it once (``make setup``)."""
+    compilation takes 25 to 30 s per cell, so the set-up does it once (``make setup``)."""
     from rnn_cell_bench.models import initial_weights
 
     for cell in CELLS:
