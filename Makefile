@@ -30,6 +30,6 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check pip==26.3
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
-	# Compile the fused engine's kernels once (10 to 20 s per cell) into numba's cache.
+	# Compile the fused engine's kernels once (25 to 30 s per cell) into numba's cache.
 	$(BIN)/python -m rnn_cell_bench.fused
 	touch $@
