@@ -493,63 +493,33 @@ def _lanes(shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _workspace(cell: str, steps: int, units: int) -> tuple:
-    """The arrays one thread needs for the blocks of ``cell``: (state, work, parts, sums, loss),
-    see :func:`_lstm_block`. About 3 kB per step and lane set for 16 units (60 MB at 20,000
-    steps), so they are allocated once and reused, not once per block and epoch."""
+    """The arrays one block needs from its forward pass to the end of its backward pass:
+    (state, work, parts, sums, loss), see :func:`_lstm_block_forward`. About 3 kB per step
+    and lane set for 16 units (60 MB at 20,000 steps), so they are allocated once and reused,
+    not once per block and epoch."""
     gates = GATES[cell] * units
     if cell == "lstm":
         # hs and cs (h_0 = c_0 = 0), activated i, f, g, o, errors, the step's z and prediction, c
-        state = (
-            _lanes((steps + 1, units)),
-            _lanes((steps + 1, units)),
-            _lanes((steps, gates)),
-            _lanes((steps,)),
-            _lanes((gates,)),
-            _lanes(()),
-            _lanes((units,)),
-        )
+        state = [(steps + 1, units), (steps + 1, units), (steps, gates), (steps,)]
+        state += [(gates,), (), (units,)]
         # dh_next, dc_next, dy, and the last WINDOW steps' dz, inputs and hidden states
-        work = (
-            _lanes((units,)),
-            _lanes((units,)),
-            _lanes(()),
-            _lanes((WINDOW, gates)),
-            _lanes((WINDOW, 1)),
-            _lanes((WINDOW, units)),
-        )
+        work = [(units,), (units,), (), (WINDOW, gates), (WINDOW, 1), (WINDOW, units)]
         bias_rows = 1
     else:
         # hs (h_0 = 0), activated z, r, h~, h_prev R_h + b_rec_h, errors, the step's inner
         # sums h_prev R + b_rec and prediction, h
-        state = (
-            _lanes((steps + 1, units)),
-            _lanes((steps, gates)),
-            _lanes((steps, units)),
-            _lanes((steps,)),
-            _lanes((gates,)),
-            _lanes(()),
-            _lanes((units,)),
-        )
+        state = [(steps + 1, units), (steps, gates), (steps, units), (steps,)]
+        state += [(gates,), (), (units,)]
         # dh_next, dy, the recurrent sum, and the last WINDOW steps' gradients w.r.t.
         # x W + b_in and h_prev R + b_rec, inputs and hidden states
-        work = (
-            _lanes((units,)),
-            _lanes(()),
-            _lanes((units,)),
-            _lanes((WINDOW, gates)),
-            _lanes((WINDOW, gates)),
-            _lanes((WINDOW, 1)),
-            _lanes((WINDOW, units)),
-        )
+        work = [(units,), (), (units,), (WINDOW, gates), (WINDOW, gates), (WINDOW, 1)]
+        work += [(WINDOW, units)]
         bias_rows = 2
     # float32 gradient sums of the current chunk of steps: kernel, recurrent kernel, bias,
     # dense kernel, dense bias; then their float64 totals
-    parts = (
-        _lanes((1, gates)),
-        _lanes((units, gates)),
-        _lanes((bias_rows, gates)),
-        _lanes((units,)),
-        _lanes(()),
+    parts = [(1, gates), (units, gates), (bias_rows, gates), (units,), ()]
+    state, work, parts = (
+        tuple(_lanes(shape) for shape in shapes) for shapes in (state, work, parts)
     )
     sums = tuple(np.zeros(part.shape) for part in parts)
     return state, work, parts, sums, np.zeros(LANES)
@@ -654,14 +624,14 @@ _WORKSPACES: dict = {}
 _WORKSPACES_LOCK = threading.Lock()
 
 
-def _workspaces(cell: str, steps: int, units: int, threads: int) -> list[tuple]:
-    """One :func:`_workspace` per thread, kept for the next call of the same shape (every
-    epoch of a run); a call of another shape replaces them."""
+def _workspaces(cell: str, steps: int, units: int, count: int) -> list[tuple]:
+    """``count`` :func:`_workspace` s, kept for the next call of the same shape (every epoch
+    of a run); a call of another shape replaces them."""
     key = (cell, steps, units)
     spaces = _WORKSPACES.get(key, [])
     if not spaces:
         _WORKSPACES.clear()
-    while len(spaces) < threads:
+    while len(spaces) < count:
         spaces.append(_workspace(cell, steps, units))
     _WORKSPACES[key] = spaces
     return spaces
@@ -683,23 +653,25 @@ def _run_passes(blocks: int, threads: int, spaces: list, forward, backward) -> N
             backward(block, spaces[0])
         return
     condition = threading.Condition()
-    free, ready, started = list(range(len(spaces))), [], [0]  # workspaces; forwarded blocks
-    remaining = [blocks]
+    free, ready = list(range(len(spaces))), []  # free workspaces; forwarded (block, space)
+    started, finished = 0, 0
     failures: list[BaseException] = []
 
     def next_task():
+        nonlocal started
         with condition:
             while True:
-                if failures or remaining[0] == 0:
+                if failures or finished == blocks:
                     return None
-                if started[0] < blocks and free:
-                    started[0] += 1
-                    return forward, started[0] - 1, free.pop(0)
+                if started < blocks and free:
+                    started += 1
+                    return forward, started - 1, free.pop(0)
                 if ready:
                     return (backward, *ready.pop(0))
                 condition.wait()
 
     def work() -> None:
+        nonlocal finished
         while (task := next_task()) is not None:
             run, block, space = task
             try:
@@ -714,7 +686,7 @@ def _run_passes(blocks: int, threads: int, spaces: list, forward, backward) -> N
                     ready.append((block, space))
                 else:
                     free.append(space)
-                    remaining[0] -= 1
+                    finished += 1
                 condition.notify_all()
 
     with ThreadPoolExecutor(threads) as pool:
