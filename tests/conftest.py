@@ -32,34 +32,6 @@ WORKER_GROUPS = {
 }
 
 
-# The modules whose tests run workflows, SLURM jobs or compilers, longest first: they are
-# handed out first and the quick unit tests last, so that the quick ones fill the gaps at the
-# end and both workers finish at about the same time (longest-first scheduling).
-SLOW_MODULES = (
-    "test_study_workflow",
-    "test_slurm",
-    "test_reliability",
-    "test_fused_isa",
-    "test_fused",
-    "test_tensorboard",
-    "test_gpu_slots",
-    "test_workflow",
-    "test_training",
-    "test_report",
-    "test_claims_workflow",
-)
-
-
-def pytest_collection_modifyitems(items):
-    """Slow modules first, in SLOW_MODULES order; within a module, the order of the file."""
-
-    def rank(item):
-        name = item.module.__name__.rpartition(".")[2] if item.module else ""
-        return SLOW_MODULES.index(name) if name in SLOW_MODULES else len(SLOW_MODULES)
-
-    items.sort(key=rank)  # stable
-
-
 def worker_group(nodeid: str) -> str:
     """The scheduling unit of a test: its group, or the test alone."""
     for pattern, group in WORKER_GROUPS.items():
@@ -70,10 +42,6 @@ def worker_group(nodeid: str) -> str:
 
 def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadScopeScheduling
-
-    # The queue keeps the collection's order (pytest_collection_modifyitems), not xdist's
-    # default of the scopes with the most tests first.
-    config.option.loadscopereorder = False
 
     class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
