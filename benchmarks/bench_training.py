@@ -154,10 +154,10 @@ def job_overhead(preset: str) -> list[dict]:
         subprocess.run(command, cwd=project, check=True, capture_output=True)
         print(f"{preset}: the whole workflow took {time.perf_counter() - started:.1f} s")
         # an experiment's outputs are under results/<name>/, the preset's name or the default's
-        name = (yaml.safe_load((project / preset).read_text()) or {}).get("name") or (
+        experiment = (yaml.safe_load((project / preset).read_text()) or {}).get("name") or (
             yaml.safe_load((project / "config.yaml").read_text()).get("name", "default")
         )
-        results = project / "results" / name
+        results = project / "results" / experiment
         for tsv in sorted((results / "benchmarks" / "train").rglob("*.tsv")):
             cell, seed = tsv.parent.name, tsv.stem
             bench = pd.read_csv(tsv, sep="\t").iloc[0]
