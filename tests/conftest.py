@@ -28,7 +28,9 @@ WORKER_GROUPS = {
     r"^tests/test_report\.py::": "the report",
     r"^tests/test_study_workflow\.py::": "the finished study",
     r"^tests/test_reliability\.py::.*\[keras\]$": "the Keras reference run",
-    r"^tests/test_reliability\.py::(.*\[fused\]|test_a_code_change\w*)$": "the fused reference run",
+    r"^tests/test_reliability\.py::(.*\[fused\]|test_a_code_change\w*|test_sigkill\w*)$": (
+        "the fused reference run"
+    ),
 }
 
 

@@ -1,9 +1,10 @@
 """The fused engine gives the same bits on every x86-64 instruction set and thread count.
 
 numba compiles for the host CPU unless ``NUMBA_CPU_NAME`` names another target, and it can
-generate code for an older one than the host: so one machine can check that AVX2 (haswell)
-and the SSE2 baseline (x86-64) give exactly the host's losses, gradients and weights. Each
-target gets its own numba cache folder, so the compiled kernels cannot be shared."""
+generate code for an older one than the host: so one machine can check that the SSE2 baseline
+(x86-64) and, on an AVX-512 host, AVX2 (haswell) give exactly the host's losses, gradients and
+weights. Each target gets its own numba cache folder, so the compiled kernels cannot be
+shared."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from llvmlite import binding as ll
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
@@ -54,8 +56,13 @@ for cell, gates, clip, units in (("lstm", 4, "global", 5), ("gru", 3, "per_varia
 np.savez(sys.argv[1], **results)
 """
 
-# (NUMBA_CPU_NAME or None for the host, threads)
-RUNS = {"host": (None, 1), "host-2-threads": (None, 2), "haswell": ("haswell", 2)}
+HOST_FEATURES = ll.get_host_cpu_features()
+# (NUMBA_CPU_NAME or None for the host, threads). AVX2 (haswell) is a target of its own only
+# where the host goes beyond it (AVX-512): on an AVX2 host the host runs are the AVX2 runs,
+# and compiling the same vector width again would prove nothing new.
+RUNS = {"host": (None, 1), "host-2-threads": (None, 2)}
+if HOST_FEATURES.get("avx2") and HOST_FEATURES.get("avx512f"):
+    RUNS["haswell"] = ("haswell", 2)
 RUNS["x86-64"] = ("x86-64", 1)
 
 
