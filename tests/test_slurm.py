@@ -15,7 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import REPO, SNAKEMAKE, copy_project
-from test_reliability import CHECKPOINT, LOG, RUN, SLOW, assert_same_run, configure
+from test_reliability import (
+    CHECKPOINT,
+    LOG,
+    RUN,
+    SLOW,
+    TRAIN_ONLY,
+    assert_same_run,
+    configure,
+)
 
 CLUSTER = REPO / "tests" / "slurm" / "cluster.sh"
 SLURM_ENV = {key: value for key, value in os.environ.items() if key != "SLURM_CONF"}
@@ -113,17 +121,20 @@ def test_a_study_runs_its_training_jobs_as_gpu_jobs_and_matches_a_local_run(
 def test_a_signalled_training_job_is_retried_and_resumes_at_the_epoch_in_flight(cluster, tmp_path):
     reference = copy_project(tmp_path / "reference")
     configure(reference, SLOW)
-    subprocess.run(
-        [SNAKEMAKE, "--configfile", "tiny.yaml", "--cores", "2", "--resources", "gpu=1"],
+    # The uninterrupted run trains locally while the cluster job waits to start and restart.
+    reference_run = subprocess.Popen(
+        [SNAKEMAKE, "--configfile", "tiny.yaml", "--cores", "1", *TRAIN_ONLY],
         cwd=reference,
-        check=True,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
     project = copy_project(tmp_path / "project")
     configure(project, {**SLOW, "train": {**SLOW["train"], "keep_checkpoints": True}})
     process = subprocess.Popen(
-        slurm_command(limit=270),
+        # The training job alone: the tables and the figure are local rules, not under test.
+        slurm_command(str(RUN / "run.json"), limit=270),
         cwd=project,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -145,6 +156,9 @@ def test_a_signalled_training_job_is_retried_and_resumes_at_the_epoch_in_flight(
         # SIGTERM to every process of the job's steps (not to the batch shell).
         subprocess.run(["scancel", "--signal=TERM", job["JobId"]], check=True, env=SLURM_ENV)
         output, _ = process.communicate(timeout=280)
+    except BaseException:
+        reference_run.kill()
+        raise
     finally:
         if process.poll() is None:
             process.kill()
@@ -163,6 +177,8 @@ def test_a_signalled_training_job_is_retried_and_resumes_at_the_epoch_in_flight(
     assert resumed == saved and seen <= saved <= seen + 2, (seen, saved)
     rerun = log.split("resumed from checkpoint", 1)[1]
     assert int(re.search(r"^epoch (\d+)/", rerun, re.MULTILINE).group(1)) == resumed + 1
+    reference_output, _ = reference_run.communicate(timeout=120)  # one epoch is 0.4 s
+    assert reference_run.returncode == 0, reference_output
     assert_same_run(project, reference)
     assert (project / CHECKPOINT).exists()
     assert (project / RUN / "run.json").exists()
