@@ -2,9 +2,9 @@
 
 numba compiles for the host CPU unless ``NUMBA_CPU_NAME`` names another target, and it can
 generate code for an older one than the host: so one machine can check that the SSE2 baseline
-(x86-64) and, on an AVX-512 host, AVX2 (haswell) give exactly the host's losses, gradients and
-weights. Each target gets its own numba cache folder, so the compiled kernels cannot be
-shared."""
+(x86-64) and, on an AVX-512 host, AVX2 (haswell) give exactly the host's losses, gradients,
+weights and held-out losses, for one input feature and for three. Each target gets its own
+numba cache folder, so the compiled kernels cannot be shared."""
 
 from __future__ import annotations
 
@@ -19,40 +19,47 @@ from llvmlite import binding as ll
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
-# A few epochs of fused training on random data, both cells; every float array is written out.
+# A few epochs of fused training on random data, both cells, one input feature and three, with
+# the held-out loss on sequences of another shape every epoch; every float array is written out.
 TRAINING = """
 import sys
 import numba
 import numpy as np
-from rnn_cell_bench.fused import FusedAdam, loss_and_gradients
+from rnn_cell_bench.fused import FusedAdam, heldout_loss, loss_and_gradients
 
 numba.set_num_threads(int(sys.argv[2]))
 rng = np.random.default_rng(0)
-# 19 sequences: two full blocks of 8 and a padded one
-inputs = rng.normal(size=(19, 300, 1)).astype(np.float32)
-targets = np.sin(np.cumsum(inputs, axis=1) * 0.3).astype(np.float32)
 results = {}
-# unit counts that leave remainders after every tile of the kernels' loops
-for cell, gates, clip, units in (("lstm", 4, "global", 5), ("gru", 3, "per_variable", 7)):
-    weights = [
-        rng.normal(0, 0.5, (1, gates * units)).astype(np.float32),
-        rng.normal(0, 0.3, (units, gates * units)).astype(np.float32),
-        rng.normal(0, 0.1, (gates * units,) if cell == "lstm" else (2, gates * units)),
-        rng.normal(0, 0.3, (units, 1)).astype(np.float32),
-        np.zeros(1, dtype=np.float32),
-    ]
-    weights = [np.asarray(w, dtype=np.float32) for w in weights]
-    adam = FusedAdam([w.shape for w in weights], 0.01, 0.5, clip)
-    losses = []
-    for epoch in range(4):
-        loss, grads = loss_and_gradients(cell, inputs, targets, weights)
-        losses.append(loss)
-        adam.apply(grads, weights)
-        for i, g in enumerate(grads):
-            results[f"{cell}_grad{epoch}_{i}"] = g
-    results[f"{cell}_losses"] = np.array(losses)
-    for i, w in enumerate(weights + adam.momentums + adam.velocities):
-        results[f"{cell}_state_{i}"] = w
+for input_dim in (1, 3):
+    # 19 sequences: two full blocks of 8 and a padded one; 11 held-out ones of another length
+    inputs = rng.normal(size=(19, 300, input_dim)).astype(np.float32)
+    targets = np.sin(np.cumsum(inputs[..., :1], axis=1) * 0.3).astype(np.float32)
+    held_inputs = rng.normal(size=(11, 170, input_dim)).astype(np.float32)
+    held_targets = np.sin(np.cumsum(held_inputs[..., :1], axis=1) * 0.3).astype(np.float32)
+    # unit counts that leave remainders after every tile of the kernels' loops
+    for cell, gates, clip, units in (("lstm", 4, "global", 5), ("gru", 3, "per_variable", 7)):
+        weights = [
+            rng.normal(0, 0.5, (input_dim, gates * units)).astype(np.float32),
+            rng.normal(0, 0.3, (units, gates * units)).astype(np.float32),
+            rng.normal(0, 0.1, (gates * units,) if cell == "lstm" else (2, gates * units)),
+            rng.normal(0, 0.3, (units, 1)).astype(np.float32),
+            np.zeros(1, dtype=np.float32),
+        ]
+        weights = [np.asarray(w, dtype=np.float32) for w in weights]
+        adam = FusedAdam([w.shape for w in weights], 0.01, 0.5, clip)
+        name = f"{cell}_{input_dim}"
+        losses, heldout = [], []
+        for epoch in range(4):
+            loss, grads = loss_and_gradients(cell, inputs, targets, weights)
+            losses.append(loss)
+            heldout += [heldout_loss(cell, held_inputs, held_targets, weights, s) for s in (0, 41)]
+            adam.apply(grads, weights)
+            for i, g in enumerate(grads):
+                results[f"{name}_grad{epoch}_{i}"] = g
+        results[f"{name}_losses"] = np.array(losses)
+        results[f"{name}_heldout"] = np.array(heldout)
+        for i, w in enumerate(weights + adam.momentums + adam.velocities):
+            results[f"{name}_state_{i}"] = w
 np.savez(sys.argv[1], **results)
 """
 
@@ -99,5 +106,8 @@ def test_every_target_and_thread_count_gives_the_hosts_bits(results, name):
     for key, value in reference.items():
         assert value.dtype == other[key].dtype, key
         assert value.tobytes() == other[key].tobytes(), f"{key} differs under {name}"
-    assert np.all(np.diff(reference["gru_losses"]) < 0)  # it trains
-    assert np.all(np.isfinite(reference["lstm_losses"]))
+    for input_dim in (1, 3):
+        assert np.all(np.diff(reference[f"gru_{input_dim}_losses"]) < 0)  # it trains
+        assert np.all(np.isfinite(reference[f"lstm_{input_dim}_losses"]))
+        assert np.all(np.isfinite(reference[f"lstm_{input_dim}_heldout"]))
+        assert reference[f"gru_{input_dim}_grad0_0"].shape == (input_dim, 21)

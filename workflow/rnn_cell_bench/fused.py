@@ -3,24 +3,28 @@
 The model, its parameterization and the optimizer are those of the Keras reference
 (:mod:`rnn_cell_bench.models`), only computed differently:
 
-- Parameters are the Keras 3 tensors, in Keras order: ``kernel`` (1, G), ``recurrent_kernel``
-  (H, G), ``bias`` (G,) for the LSTM or (2, G) for the GRU (``reset_after``: input and
-  recurrent bias), then the read-out ``kernel`` (H, 1) and ``bias`` (1,). Gates in Keras order:
-  LSTM i, f, c, o (G = 4H); GRU z, r, h (G = 3H).
+- Inputs are ``(batch, steps, input_dim)``, targets ``(batch, steps, 1)``.
+- Parameters are the Keras 3 tensors, in Keras order: ``kernel`` (input_dim, G),
+  ``recurrent_kernel`` (H, G), ``bias`` (G,) for the LSTM or (2, G) for the GRU
+  (``reset_after``: input and recurrent bias), then the read-out ``kernel`` (H, 1) and ``bias``
+  (1,). Gates in Keras order: LSTM i, f, c, o (G = 4H); GRU z, r, h (G = 3H).
 - The initial weights are taken from the Keras model built with the same seed, so both engines
   start from identical values (``glorot_uniform``, ``orthogonal``, forget bias 1).
-- Loss: mean squared error over all sequences and steps. Adam and both clipping modes follow
-  Keras 3 step for step.
+- Loss: mean squared error over all sequences and steps (:func:`loss_and_gradients`). Adam and
+  both clipping modes follow Keras 3 step for step (:class:`FusedAdam`).
+- The held-out loss (:func:`heldout_loss`): the forward pass alone on another set of
+  sequences, maybe of another length, its mean squared error over the steps from ``start``.
 
 Layout: sequences across SIMD lanes. The batch is cut into blocks of ``LANES`` sequences (the
 last one padded with zero sequences, whose results are dropped) and transposed so that a block
-is a ``(steps, LANES)`` array with its sequences contiguous. A block runs forward over all
-steps and then backward, keeping its activations as ``(steps, units or gates, LANES)`` arrays.
-Every loop nest ends in a loop over the lanes: each gate, each product of the recurrent matrix
-and each gradient update is done for the block's sequences side by side, which the compiler
-turns into full-width vector instructions (8 float32 lanes with AVX2, 4 with SSE2) without
-reordering any sum: a lane only ever combines values of its own sequence, and in the same
-order as a plain scalar loop over one sequence would.
+is a ``(steps, input_dim, LANES)`` array of inputs and a ``(steps, LANES)`` array of targets,
+with its sequences contiguous. A block runs forward over all steps and then backward, keeping
+its activations as ``(steps, units or gates, LANES)`` arrays. Every loop nest ends in a loop
+over the lanes: each gate, each product of the recurrent matrix and each gradient update is
+done for the block's sequences side by side, which the compiler turns into full-width vector
+instructions (8 float32 lanes with AVX2, 4 with SSE2) without reordering any sum: a lane only
+ever combines values of its own sequence, and in the same order as a plain scalar loop over
+one sequence would.
 
 Where the time goes, and how the loops are arranged for it (each arrangement changes only the
 order in which independent sums advance, never the order of the terms within a sum):
@@ -33,10 +37,20 @@ order in which independent sums advance, never the order of the terms within a s
   sums directly would read and write 32 kB per step and thrash the L1 cache; instead the last
   ``WINDOW`` steps' factors are kept and added in one pass per window, tile by tile, with the
   sums in registers over the window's steps (:func:`_add_steps`).
+- The input features enter a gate's sum before the recurrent product, one feature after
+  another: the LSTM's ``z = b + x_0 w_0 (+ x_1 w_1 ...) + h R``, the GRU's
+  ``x W = x_0 w_0 (+ x_1 w_1 ...)`` and then ``(x W + b_in) + (h R + b_rec)`` (the
+  candidate's ``(x W + b_in) + r (h R + b_rec)``); the kernel's
+  gradient is summed over the steps like the recurrent kernel's, with ``input_dim`` rows. With
+  one feature these are the operations, in the order, of the one-feature kernels before them,
+  so that every published result stays exactly true.
 - The arrays of a block (about 3 kB per step at 16 units) are allocated once per shape and
   reused every epoch (:func:`_workspaces`); fresh ones cost more in page faults than the
-  backward pass. Each block's forward and backward pass are separate tasks, so that 2 threads
-  share 5 blocks 2.5 to 2.5 rather than 3 to 2 (:func:`_run_passes`).
+  backward pass. The shapes used last are kept side by side (``KEPT_SHAPES``), so that a run
+  that computes a held-out loss every few epochs keeps the training set's and the held-out
+  set's. Each block's forward and backward pass are separate tasks, so that 2 threads share 5
+  blocks 2.5 to 2.5 rather than 3 to 2 (:func:`_run_passes`); the held-out loss's second task
+  sums the block's squared errors (:func:`_add_squared_errors`).
 
 Bit-identical results on any x86-64 CPU, for any thread count:
 
@@ -48,7 +62,9 @@ Bit-identical results on any x86-64 CPU, for any thread count:
   sequences in sequence order at the end, so neither the thread count nor the block a
   sequence lands in can change a bit.
 - Arithmetic is float32 as in Keras. Gradients are summed per sequence in float32 over chunks
-  of ``CHUNK`` steps (counted from the last step), and the chunks in float64.
+  of ``CHUNK`` steps (counted from the last step), and the chunks in float64. The held-out
+  loss sums each sequence's squared errors in float64 in step order, then the sequences in
+  sequence order.
 - Adam's norms and bias corrections are computed exactly or by plain IEEE operations, not by
   libm or numpy reductions, whose results may depend on the CPU.
 """
@@ -57,6 +73,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -305,13 +322,19 @@ def _lstm_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, sta
     xs, ys, loss = _fixed(xs), _fixed(ys), _fixed(loss)
     hs, cs, acts, errors = _fixed(state[0]), _fixed(state[1]), _fixed(state[2]), _fixed(state[3])
     z, prediction, c_now = _fixed(state[4]), _fixed(state[5]), _fixed(state[6])
-    steps, units = xs.shape[0], recurrent.shape[0]
+    steps, features, units = xs.shape[0], xs.shape[1], recurrent.shape[0]
     gates = 4 * units
     for t in range(steps):
+        # b + x_0 w_0, then + x_1 w_1 and so on: the order of the terms is fixed
         for j in range(gates):
             b, w = bias[j], kernel[0, j]
             for lane in range(LANES):
-                z[j, lane] = b + xs[t, lane] * w
+                z[j, lane] = b + xs[t, 0, lane] * w
+        for i in range(1, features):
+            for j in range(gates):
+                w = kernel[i, j]
+                for lane in range(LANES):
+                    z[j, lane] += xs[t, i, lane] * w
         _add_product(z, hs[t], recurrent)
         for lane in range(LANES):
             prediction[lane] = dense_bias[0]
@@ -351,14 +374,17 @@ def _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
     dz_steps, x_steps, h_steps = _fixed(work[3]), _fixed(work[4]), _fixed(work[5])
     part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
     part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
-    steps, units = xs.shape[0], recurrent.shape[0]
+    steps, features, units = xs.shape[0], xs.shape[1], recurrent.shape[0]
     for t in range(steps - 1, -1, -1):
         step = (steps - 1 - t) % WINDOW
         dz = dz_steps[step]
         for lane in range(LANES):
             dy[lane] = scale * errors[t, lane]
             part_dense_bias[lane] += dy[lane]
-            x_steps[step, 0, lane] = xs[t, lane]
+            x_steps[step, 0, lane] = xs[t, 0, lane]
+        for i in range(1, features):
+            for lane in range(LANES):
+                x_steps[step, i, lane] = xs[t, i, lane]
         for j in range(units):
             w = dense_kernel[j, 0]
             for lane in range(LANES):
@@ -388,7 +414,7 @@ def _lstm_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums)
 @_lanes_kernel
 def _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss):
     """:func:`_lstm_forward` for the GRU: ``state`` = (hs, acts, inner_h, errors, inner,
-    prediction, h), ``h`` the current hidden state."""
+    prediction, h, xw), ``h`` the current hidden state, ``xw`` the step's ``x W``."""
     xs, ys, loss = _fixed(xs), _fixed(ys), _fixed(loss)
     hs, acts, inner_h = _fixed(state[0]), _fixed(state[1]), _fixed(state[2])
     errors, inner, prediction, h_now = (
@@ -397,26 +423,32 @@ def _gru_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, stat
         _fixed(state[5]),
         _fixed(state[6]),
     )
-    steps, units = xs.shape[0], recurrent.shape[0]
+    xw = _fixed(state[7])
+    steps, features, units = xs.shape[0], xs.shape[1], recurrent.shape[0]
     gates = 3 * units
     for t in range(steps):
+        # x W as x_0 w_0 + x_1 w_1 + ..., then (x W + b_in) + inner below, in that order
         for j in range(gates):
-            b = bias[1, j]
+            b, k = bias[1, j], kernel[0, j]
             for lane in range(LANES):
                 inner[j, lane] = b
+                xw[j, lane] = xs[t, 0, lane] * k
         _add_product(inner, hs[t], recurrent)
+        for i in range(1, features):
+            for j in range(gates):
+                k = kernel[i, j]
+                for lane in range(LANES):
+                    xw[j, lane] += xs[t, i, lane] * k
         for lane in range(LANES):
             prediction[lane] = dense_bias[0]
         for j in range(units):
-            kz, kr, kh = kernel[0, 3 * j], kernel[0, 3 * j + 1], kernel[0, 3 * j + 2]
             bz, br, bh = bias[0, 3 * j], bias[0, 3 * j + 1], bias[0, 3 * j + 2]
             w = dense_kernel[j, 0]
             for lane in range(LANES):
-                xt = xs[t, lane]
-                gz = _sigmoid(xt * kz + bz + inner[3 * j, lane])
-                gr = _sigmoid(xt * kr + br + inner[3 * j + 1, lane])
+                gz = _sigmoid(xw[3 * j, lane] + bz + inner[3 * j, lane])
+                gr = _sigmoid(xw[3 * j + 1, lane] + br + inner[3 * j + 1, lane])
                 ih = inner[3 * j + 2, lane]
-                gh = _tanh(xt * kh + bh + gr * ih)
+                gh = _tanh(xw[3 * j + 2, lane] + bh + gr * ih)
                 h = gz * h_now[j, lane] + (_ONE - gz) * gh
                 h_now[j, lane] = h
                 hs[t + 1, j, lane] = h
@@ -447,14 +479,17 @@ def _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
     x_steps, h_steps = _fixed(work[5]), _fixed(work[6])
     part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
     part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
-    steps, units = xs.shape[0], recurrent.shape[0]
+    steps, features, units = xs.shape[0], xs.shape[1], recurrent.shape[0]
     for t in range(steps - 1, -1, -1):
         step = (steps - 1 - t) % WINDOW
         d_input, d_inner = input_steps[step], inner_steps[step]
         for lane in range(LANES):
             dy[lane] = scale * errors[t, lane]
             part_dense_bias[lane] += dy[lane]
-            x_steps[step, 0, lane] = xs[t, lane]
+            x_steps[step, 0, lane] = xs[t, 0, lane]
+        for i in range(1, features):
+            for lane in range(LANES):
+                x_steps[step, i, lane] = xs[t, i, lane]
         for j in range(units):
             w = dense_kernel[j, 0]
             for lane in range(LANES):
@@ -492,7 +527,7 @@ def _lanes(shape: tuple[int, ...]) -> np.ndarray:
     return np.zeros(shape + (LANES,), dtype=np.float32)
 
 
-def _workspace(cell: str, steps: int, units: int) -> tuple:
+def _workspace(cell: str, steps: int, units: int, input_dim: int) -> tuple:
     """The arrays one block needs from its forward pass to the end of its backward pass:
     (state, work, parts, sums, loss), see :func:`_lstm_block_forward`. About 3 kB per step
     and lane set for 16 units (60 MB at 20,000 steps), so they are allocated once and reused,
@@ -503,21 +538,21 @@ def _workspace(cell: str, steps: int, units: int) -> tuple:
         state = [(steps + 1, units), (steps + 1, units), (steps, gates), (steps,)]
         state += [(gates,), (), (units,)]
         # dh_next, dc_next, dy, and the last WINDOW steps' dz, inputs and hidden states
-        work = [(units,), (units,), (), (WINDOW, gates), (WINDOW, 1), (WINDOW, units)]
+        work = [(units,), (units,), (), (WINDOW, gates), (WINDOW, input_dim), (WINDOW, units)]
         bias_rows = 1
     else:
         # hs (h_0 = 0), activated z, r, h~, h_prev R_h + b_rec_h, errors, the step's inner
-        # sums h_prev R + b_rec and prediction, h
+        # sums h_prev R + b_rec and prediction, h, the step's x W
         state = [(steps + 1, units), (steps, gates), (steps, units), (steps,)]
-        state += [(gates,), (), (units,)]
+        state += [(gates,), (), (units,), (gates,)]
         # dh_next, dy, the recurrent sum, and the last WINDOW steps' gradients w.r.t.
         # x W + b_in and h_prev R + b_rec, inputs and hidden states
-        work = [(units,), (), (units,), (WINDOW, gates), (WINDOW, gates), (WINDOW, 1)]
+        work = [(units,), (), (units,), (WINDOW, gates), (WINDOW, gates), (WINDOW, input_dim)]
         work += [(WINDOW, units)]
         bias_rows = 2
     # float32 gradient sums of the current chunk of steps: kernel, recurrent kernel, bias,
     # dense kernel, dense bias; then their float64 totals
-    parts = [(1, gates), (units, gates), (bias_rows, gates), (units,), ()]
+    parts = [(input_dim, gates), (units, gates), (bias_rows, gates), (units,), ()]
     state, work, parts = (
         tuple(_lanes(shape) for shape in shapes) for shapes in (state, work, parts)
     )
@@ -602,6 +637,18 @@ def _gru_block_backward(block, x, weights, scale, space, out):
     _store(block, loss, sums, out)
 
 
+@njit(nogil=True, cache=True)
+def _add_squared_errors(errors, start, out):
+    """``out[lane] += errors[t, lane] ** 2`` in float64 for the steps ``t >= start`` one after
+    another: each lane's (sequence's) held-out sum of squares, in step order. A float32
+    value's square is exact in float64."""
+    errors = _fixed(errors)
+    for t in range(start, errors.shape[0]):
+        for lane in range(LANES):
+            e = np.float64(errors[t, lane])
+            out[lane] += e * e
+
+
 @njit(cache=True)
 def _sum_sequences(values, batch):
     """Sum of ``values`` ``(blocks, n, LANES)`` over the first ``batch`` sequences, one whole
@@ -620,27 +667,32 @@ PASSES = {
 }
 
 
-_WORKSPACES: dict = {}
+# Workspaces by shape, least recently used first: the training set's and the held-out set's
+# (a run alternates between them), and one more, at most KEPT_SHAPES shapes in all.
+KEPT_SHAPES = 3
+_WORKSPACES: OrderedDict = OrderedDict()
 _WORKSPACES_LOCK = threading.Lock()
 
 
-def _workspaces(cell: str, steps: int, units: int, count: int) -> list[tuple]:
+def _workspaces(cell: str, steps: int, units: int, input_dim: int, count: int) -> list[tuple]:
     """``count`` :func:`_workspace` s, kept for the next call of the same shape (every epoch
-    of a run); a call of another shape replaces them."""
-    key = (cell, steps, units)
-    spaces = _WORKSPACES.get(key, [])
-    if not spaces:
-        _WORKSPACES.clear()
+    of a run). The ``KEPT_SHAPES`` shapes used last are kept; a new one drops the one used
+    longest ago (before allocating, so that memory stays bounded)."""
+    key = (cell, steps, units, input_dim)
+    spaces = _WORKSPACES.pop(key, [])
+    while len(_WORKSPACES) >= KEPT_SHAPES:
+        _WORKSPACES.popitem(last=False)
     while len(spaces) < count:
-        spaces.append(_workspace(cell, steps, units))
+        spaces.append(_workspace(cell, steps, units, input_dim))
     _WORKSPACES[key] = spaces
     return spaces
 
 
 def _run_passes(blocks: int, threads: int, spaces: list, forward, backward) -> None:
-    """Run ``forward(block, space)`` and then ``backward(block, space)`` for every block on
-    ``threads`` threads, each block in one of ``spaces`` (workspaces) from its forward pass to
-    the end of its backward pass.
+    """Run ``forward(block, space)`` and then ``backward(block, space)`` (the backward pass, or
+    for the held-out loss the sum of the squared errors) for every block on ``threads``
+    threads, each block in one of ``spaces`` (workspaces) from its forward pass to the end of
+    its second pass.
 
     A thread takes the next forward pass while a workspace is free, else a finished forward's
     backward pass. Splitting each block into two tasks balances the threads where whole blocks
@@ -695,27 +747,39 @@ def _run_passes(blocks: int, threads: int, spaces: list, forward, backward) -> N
 
 
 def _to_blocks(array: np.ndarray, blocks: int) -> np.ndarray:
-    """``(batch, steps, 1)`` to ``(blocks, steps, LANES)`` float32, zero-padded sequences."""
-    batch, steps = array.shape[0], array.shape[1]
-    padded = np.zeros((blocks * LANES, steps), dtype=np.float32)
-    padded[:batch] = array.reshape(batch, steps)
-    return np.ascontiguousarray(padded.reshape(blocks, LANES, steps).transpose(0, 2, 1))
+    """``(batch, steps, d)`` to ``(blocks, steps, d, LANES)`` float32, zero-padded sequences."""
+    batch, steps, features = array.shape
+    padded = np.zeros((blocks * LANES, steps, features), dtype=np.float32)
+    padded[:batch] = array
+    blocked = padded.reshape(blocks, LANES, steps, features).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(blocked)
 
 
-def loss_and_gradients(
-    cell: str, inputs: np.ndarray, targets: np.ndarray, weights: list[np.ndarray]
-) -> tuple[float, list[np.ndarray]]:
-    """Loss and float32 gradients for ``weights`` in Keras order (see the module docstring).
-
-    Runs the blocks of ``LANES`` sequences on numba's thread count of threads."""
+def _prepare(cell: str, inputs: np.ndarray, targets: np.ndarray, weights: list[np.ndarray]):
+    """Checked and rearranged arguments of :func:`loss_and_gradients` and
+    :func:`heldout_loss`: the weights with their gate columns unit-major (and that order), the
+    inputs ``(blocks, steps, d, LANES)`` and targets ``(blocks, steps, LANES)``."""
     if cell not in CELLS:
         raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELLS)}")
     kernel, recurrent, bias, dense_kernel, dense_bias = (
         np.ascontiguousarray(w, dtype=np.float32) for w in weights
     )
     units, gates = recurrent.shape
-    if gates != GATES[cell] * units:
+    if gates != GATES[cell] * units or kernel.ndim != 2 or kernel.shape[1] != gates:
         raise ValueError(f"weights do not have the {cell} layout")
+    inputs, targets = np.asarray(inputs), np.asarray(targets)
+    if inputs.ndim == 2:  # (batch, steps): one feature
+        inputs = inputs[..., np.newaxis]
+    if inputs.ndim != 3 or inputs.shape[2] != kernel.shape[0]:
+        raise ValueError(
+            f"inputs of shape {inputs.shape} do not fit a kernel of shape {kernel.shape}: "
+            "they must be (batch, steps, input_dim) for a kernel (input_dim, gates)"
+        )
+    batch, steps = inputs.shape[0], inputs.shape[1]
+    if targets.shape[:2] != (batch, steps) or targets.size != batch * steps:
+        raise ValueError(f"targets must be ({batch}, {steps}, 1), not {targets.shape}")
+    if batch == 0 or steps == 0:
+        raise ValueError("inputs must hold at least one sequence of at least one step")
     # Gates unit-major inside: column u * n + g for gate g of unit u, so that a unit's gates
     # are a fixed distance apart (which LLVM needs to vectorize the gate loops).
     n = GATES[cell]
@@ -723,13 +787,35 @@ def loss_and_gradients(
     kernel, recurrent, bias = (
         np.ascontiguousarray(w[..., order]) for w in (kernel, recurrent, bias)
     )
-    batch, steps = inputs.shape[0], inputs.shape[1]
     blocks = -(-batch // LANES)
-    x, y = _to_blocks(inputs, blocks), _to_blocks(targets, blocks)
+    x = _to_blocks(inputs, blocks)
+    y = _to_blocks(targets.reshape(batch, steps, 1), blocks).reshape(blocks, steps, LANES)
+    return (kernel, recurrent, bias, dense_kernel, dense_bias), order, x, y
+
+
+def _thread_count(blocks: int) -> tuple[int, int]:
+    """Threads (numba's thread count, at most one per block) and workspaces for them."""
+    threads = min(numba.get_num_threads(), blocks)
+    return threads, min(threads + 1, blocks) if threads > 1 else 1
+
+
+def loss_and_gradients(
+    cell: str, inputs: np.ndarray, targets: np.ndarray, weights: list[np.ndarray]
+) -> tuple[float, list[np.ndarray]]:
+    """Loss and float32 gradients for ``weights`` in Keras order (see the module docstring):
+    ``inputs`` ``(batch, steps, input_dim)``, ``targets`` ``(batch, steps, 1)``, the kernel
+    ``(input_dim, G)``.
+
+    Runs the blocks of ``LANES`` sequences on numba's thread count of threads."""
+    weights, order, x, y = _prepare(cell, inputs, targets, weights)
+    kernel, recurrent, bias = weights[:3]
+    input_dim, (units, gates) = kernel.shape[0], recurrent.shape
+    blocks, steps = x.shape[0], x.shape[1]
+    batch = len(inputs)
     bias_rows = 1 if cell == "lstm" else 2
     out = (
         np.zeros((blocks, LANES)),  # loss
-        np.zeros((blocks, gates, LANES)),  # kernel
+        np.zeros((blocks, input_dim * gates, LANES)),  # kernel
         np.zeros((blocks, units * gates, LANES)),  # recurrent kernel
         np.zeros((blocks, bias_rows * gates, LANES)),  # bias
         np.zeros((blocks, units, LANES)),  # dense kernel
@@ -737,10 +823,9 @@ def loss_and_gradients(
     )
     scale = np.float32(2.0 / (batch * steps))
     forward, backward = PASSES[cell]
-    weights = (kernel, recurrent, bias, dense_kernel, dense_bias)
-    threads = min(numba.get_num_threads(), blocks)
+    threads, count = _thread_count(blocks)
     with _WORKSPACES_LOCK:
-        spaces = _workspaces(cell, steps, units, min(threads + 1, blocks) if threads > 1 else 1)
+        spaces = _workspaces(cell, steps, units, input_dim, count)
         _run_passes(
             blocks,
             threads,
@@ -754,13 +839,54 @@ def loss_and_gradients(
     )
     keras_order = np.argsort(order)
     grads = [
-        d_kernel[keras_order].reshape(1, gates),
+        d_kernel.reshape(input_dim, gates)[:, keras_order],
         d_recurrent.reshape(units, gates)[:, keras_order],
         d_bias.reshape(bias_rows, gates)[:, keras_order].reshape(bias.shape),
         d_dense.reshape(units, 1),
         d_dense_bias,
     ]
     return float(losses[0]) / (batch * steps), [np.ascontiguousarray(g) for g in grads]
+
+
+def heldout_loss(
+    cell: str,
+    inputs: np.ndarray,
+    targets: np.ndarray,
+    weights: list[np.ndarray],
+    start: int = 0,
+) -> float:
+    """Mean squared error of the model with ``weights`` (Keras order) on ``inputs``
+    ``(batch, steps, input_dim)`` against ``targets`` ``(batch, steps, 1)``, over every
+    sequence and the steps ``t >= start`` (the model still reads the steps before ``start``).
+
+    The forward pass only, in the kernels of :func:`loss_and_gradients`, its blocks on numba's
+    thread count of threads. Each sequence's squared errors are summed in float64 in step
+    order, then the sequences in sequence order, so the thread count cannot change a bit. A
+    held-out set keeps workspaces of its own shape beside the training set's (see
+    :func:`_workspaces`), so calling it every few epochs of a run allocates them once."""
+    weights, _, x, y = _prepare(cell, inputs, targets, weights)
+    blocks, steps, batch = x.shape[0], x.shape[1], len(inputs)
+    if isinstance(start, bool) or not isinstance(start, int | np.integer):
+        raise ValueError(f"start must be an integer step, not {start!r}")
+    if not 0 <= start < steps:
+        raise ValueError(
+            f"start must be a step of the held-out sequences (0 <= start < {steps}), not {start}"
+        )
+    input_dim, units = weights[0].shape[0], weights[1].shape[0]
+    out = np.zeros((blocks, LANES))  # each sequence's sum of squared errors
+    forward = PASSES[cell][0]
+    threads, count = _thread_count(blocks)
+    with _WORKSPACES_LOCK:
+        spaces = _workspaces(cell, steps, units, input_dim, count)
+        _run_passes(
+            blocks,
+            threads,
+            spaces,
+            lambda block, space: forward(block, x, y, weights, space),
+            lambda block, space: _add_squared_errors(space[0][3], int(start), out[block]),
+        )
+    total = _sum_sequences(out.reshape(blocks, 1, LANES), batch)[0]
+    return float(total / (batch * (steps - start)))
 
 
 def _power(base: float, exponent: int) -> np.float32:
@@ -837,12 +963,15 @@ class FusedAdam:
 
 def compile_kernels() -> None:
     """Compile every kernel into numba's cache (``__pycache__`` beside this file): the first
-    compilation takes 25 to 30 s per cell, so the set-up does it once (``make setup``)."""
+    compilation takes 25 to 30 s per cell, so the set-up does it once (``make setup``). The
+    input width is a run-time size, so one compilation serves every ``input_dim``."""
     from rnn_cell_bench.models import initial_weights
 
     for cell in CELLS:
         weights = initial_weights(cell, 4, seed=0)
-        _, grads = loss_and_gradients(cell, np.ones((2, 3, 1)), np.zeros((2, 3, 1)), weights)
+        inputs, targets = np.ones((2, 3, 1)), np.zeros((2, 3, 1))
+        _, grads = loss_and_gradients(cell, inputs, targets, weights)
+        heldout_loss(cell, inputs, targets, weights)
         for clip in ("global", "per_variable"):
             FusedAdam([w.shape for w in weights], 0.001, 1.0, clip).apply(grads, weights)
 
