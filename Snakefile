@@ -21,6 +21,7 @@ include: "workflow/rules/plot.smk"
 localrules:
     all,
     generate_data,
+    convert_data,
     aggregate,
     plot,
     plot_study,

@@ -18,6 +18,12 @@ thread count, with its own numba cache, so the first call's compile time is meas
 the ratios are against the Keras ``fit`` baseline of the same run:
 
     .venv/bin/python benchmarks/bench_training.py --targets host,haswell,x86-64 --threads 1,2
+
+``--heldout`` times the fused engine's held-out evaluation (the generator's held-out
+sequences, forward only) against its training epoch, and prints what evaluating every N epochs
+costs relative to training:
+
+    .venv/bin/python benchmarks/bench_training.py --heldout --threads 2
 """
 
 from __future__ import annotations
@@ -43,7 +49,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import yaml  # noqa: E402
 
-from rnn_cell_bench.data import DataSettings, make_arrays, write_dataset  # noqa: E402
+from rnn_cell_bench.data import DataSettings, make_arrays, make_dataset, write_dataset  # noqa: E402
 from rnn_cell_bench.runtime import configure_threads  # noqa: E402
 from rnn_cell_bench.settings import TrainSettings  # noqa: E402
 from rnn_cell_bench.training import train  # noqa: E402
@@ -271,9 +277,18 @@ def main() -> None:
         "(e.g. presets/quick.yaml) instead of epoch times",
     )
     parser.add_argument(
+        "--heldout",
+        action="store_true",
+        help="time the fused engine's held-out evaluation against its epoch",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "training.csv"
     )
     args = parser.parse_args()
+
+    if args.heldout:
+        run_heldout(args)
+        return
 
     if args.job_overhead:
         rows = pd.DataFrame(job_overhead(args.job_overhead))
@@ -366,6 +381,44 @@ def main() -> None:
         for row in rows:
             writer.writerow({**row, "shape": shape, "threads": args.threads, "machine": machine})
     print(f"\nwrote {args.out}")
+
+
+def run_heldout(args: argparse.Namespace) -> None:
+    """Per cell: the median fused epoch and held-out evaluation, and the cost of evaluating
+    every N epochs (one evaluation per N epochs, as a share of their training time)."""
+    from rnn_cell_bench.engines import FusedEngine
+    from rnn_cell_bench.models import initial_weights
+
+    configure_threads(int(args.threads))
+    dataset = make_dataset(DataSettings(n_sequences=args.sequences, n_steps=args.steps))
+    print(
+        f"machine: {cpu_name()}, {os.cpu_count()} cores, CPU flags: {cpu_flags()}; training "
+        f"{dataset.inputs.shape}, held out {dataset.heldout_inputs.shape}; "
+        f"{args.threads} threads",
+        flush=True,
+    )
+    for cell in args.cells.split(","):
+        settings = TrainSettings(engine="fused")
+        weights = initial_weights(cell, settings.units, 0)
+        engine = FusedEngine(cell, settings, dataset.inputs, dataset.targets, weights)
+        epochs, evaluations = [], []
+        for round_ in range(args.rounds * args.epochs + 1):
+            started = time.perf_counter()
+            engine.run_epoch()
+            middle = time.perf_counter()
+            engine.evaluate(dataset.heldout_inputs, dataset.heldout_targets, 0)
+            ended = time.perf_counter()
+            if round_:  # the first of each: workspaces allocated, caches cold
+                epochs.append(middle - started)
+                evaluations.append(ended - middle)
+        epoch, evaluation = statistics.median(epochs), statistics.median(evaluations)
+        costs = ", ".join(
+            f"every {n}: {100 * evaluation / (n * epoch):.1f}%" for n in (1, 5, 10, 20)
+        )
+        print(
+            f"{cell}: {epoch:.3f} s/epoch, held-out evaluation {evaluation:.3f} s "
+            f"(medians of {len(epochs)}); cost {costs}"
+        )
 
 
 def run_targets(args: argparse.Namespace, thread_counts: list[int]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import pickle
 
 import numpy as np
@@ -45,9 +46,10 @@ def planted_checkpoint(path, fingerprint: str, marker) -> None:
 
 def test_save_then_load_round_trips(tmp_path):
     checkpointer = Checkpointer(tmp_path / "c.npz", every=2, fingerprint="f", log=print)
-    checkpointer.save(WEIGHTS, STATE, [3.0, 2.0], [0.1, 0.2])
+    checkpointer.save(WEIGHTS, STATE, [3.0, 2.0], [0.1, 0.2], [math.nan, 1.5])
     loaded = checkpointer.load(expected_shapes=[(2, 3), (3,)])
     assert loaded.epoch == 2 and loaded.losses == [3.0, 2.0] and loaded.seconds == [0.1, 0.2]
+    assert math.isnan(loaded.heldout_losses[0]) and loaded.heldout_losses[1] == 1.5
     for got, want in zip(loaded.weights + loaded.optimizer_state, WEIGHTS + STATE, strict=True):
         np.testing.assert_array_equal(got, want)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]
@@ -75,7 +77,7 @@ def test_a_planted_pickle_is_never_unpickled(tmp_path):
 )
 def test_foreign_or_inconsistent_checkpoints_are_ignored(tmp_path, mutate, reason):
     path = tmp_path / "c.npz"
-    Checkpointer(path, 2, "f").save(WEIGHTS, STATE, [3.0], [0.1])
+    Checkpointer(path, 2, "f").save(WEIGHTS, STATE, [3.0], [0.1], [math.nan])
     with np.load(path) as archive:
         content = {key: archive[key] for key in archive.files}
     header = json.loads(content["header"].tobytes())
@@ -90,7 +92,7 @@ def test_foreign_or_inconsistent_checkpoints_are_ignored(tmp_path, mutate, reaso
 def test_checkpoints_of_other_shapes_are_ignored(tmp_path):
     lines = []
     checkpointer = Checkpointer(tmp_path / "c.npz", 2, "f", log=lines.append)
-    checkpointer.save(WEIGHTS, STATE, [3.0], [0.1])
+    checkpointer.save(WEIGHTS, STATE, [3.0], [0.1], [1.0])
     assert checkpointer.load(expected_shapes=[(3, 2), (3,)]) is None
     assert "its weights have shapes [(2, 3), (3,)]" in lines[0]
 

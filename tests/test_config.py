@@ -20,7 +20,8 @@ def problems(config) -> list[str]:
     return raised.value.problems
 
 
-def test_default_config_and_presets_are_valid():
+def test_default_config_and_presets_are_valid(monkeypatch):
+    monkeypatch.chdir(REPO)  # a preset's data.file is relative to the project folder
     validate_config(DEFAULT)
     for preset in (REPO / "presets").glob("*.yaml"):
         merged = copy.deepcopy(DEFAULT)
@@ -35,7 +36,7 @@ def test_unknown_key_is_named():
     config["train"]["epoch"] = 10
     assert problems(config) == [
         "train.epoch: unknown key (allowed here: checkpoint_every, clip, clipnorm, engine, "
-        "epochs, jobs_per_gpu, keep_checkpoints, learning_rate, log_every, on_nan, "
+        "epochs, eval_every, jobs_per_gpu, keep_checkpoints, learning_rate, log_every, on_nan, "
         "tensorboard, threads)"
     ]
 
@@ -52,6 +53,23 @@ def test_every_problem_is_reported_with_its_key():
     assert any(p.startswith("data.noise_std: -1 is less than the minimum") for p in found)
     assert any(p.startswith("cells.1: 'rnn' is not one of") for p in found)
     assert any(p.startswith("plot.band: 'sd' is not one of") for p in found)
+
+
+def test_a_data_file_must_exist_and_frees_the_generator_keys(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = copy.deepcopy(DEFAULT)
+    config["data"]["file"] = "mine.csv"
+    config["task"]["horizon"] = config["data"]["n_steps"]  # the generator's limit: not checked
+    (problem,) = problems(config)
+    assert problem.startswith("data.file: 'mine.csv' is not a file (relative paths start in")
+    (tmp_path / "mine.csv").write_text("x\n1\n")
+    validate_config(config)
+    config["data"]["target"] = True
+    config["data"]["split"] = "random"
+    config["data"]["heldout_fraction"] = 1.0
+    found = problems(config)
+    assert any(p.startswith("data.split: 'random' is not one of") for p in found)
+    assert any(p.startswith("data.heldout_fraction: 1.0 is greater than or equal") for p in found)
 
 
 def test_horizon_must_fit_in_the_sequence():

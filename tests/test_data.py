@@ -15,7 +15,9 @@ from rnn_cell_bench.data import (
     DataSettings,
     file_sha256,
     generate_series,
+    heldout_series,
     make_arrays,
+    make_dataset,
     read_dataset,
     write_dataset,
 )
@@ -48,7 +50,50 @@ def test_same_seed_same_bytes_different_seed_different_data(tmp_path):
     write_dataset(dataclasses.replace(SMALL, seed=1), tmp_path / "c.h5")
     assert file_sha256(tmp_path / "a.h5") == file_sha256(tmp_path / "b.h5")
     assert file_sha256(tmp_path / "a.h5") != file_sha256(tmp_path / "c.h5")
-    assert not np.allclose(read_dataset(tmp_path / "a.h5")[0], read_dataset(tmp_path / "c.h5")[0])
+    a, c = read_dataset(tmp_path / "a.h5"), read_dataset(tmp_path / "c.h5")
+    assert not np.allclose(a.inputs, c.inputs)
+    assert not np.allclose(a.heldout_inputs, c.heldout_inputs)
+
+
+def test_heldout_sequences_leave_the_training_data_bit_identical():
+    """The training sequences are those of the generator before it had a held-out part:
+    generated from the seed's own stream, whatever the held-out count."""
+    dataset = make_dataset(SMALL)
+    inputs, targets, mean, std = make_arrays(SMALL)
+    more = make_dataset(dataclasses.replace(SMALL, heldout_sequences=20))
+    np.testing.assert_array_equal(dataset.inputs, inputs)
+    np.testing.assert_array_equal(more.inputs, inputs)
+    np.testing.assert_array_equal(more.targets, targets)
+    # the training stream itself, as it always was: default_rng(seed) drives the generator
+    rng = np.random.default_rng(SMALL.seed)
+    theta0 = rng.uniform(-np.pi, np.pi, size=(SMALL.n_sequences, 1))
+    np.testing.assert_array_equal(generate_series(SMALL).theta[:, :1], theta0)
+    assert dataset.heldout_inputs.shape == (8, 3000, 1) and dataset.heldout_start == 0
+    # the first 8 of 20 held-out sequences are the 8: one stream, drawn further
+    assert more.heldout_inputs.shape[0] == 20
+
+
+def test_heldout_stream_is_independent_of_the_training_stream():
+    settings = dataclasses.replace(SMALL, n_sequences=8, heldout_sequences=8)
+    train, held = generate_series(settings), heldout_series(settings)
+    noise_train = (train.raw - train.clean).ravel()
+    noise_held = (held.raw - held.clean).ravel()
+    assert abs(np.corrcoef(noise_train, noise_held)[0, 1]) < 0.01
+    assert not np.isin(held.theta[:, 0], train.theta[:, 0]).any()
+    # the same process: same noise level and bias
+    assert noise_held.std() == pytest.approx(settings.noise_std, rel=0.02)
+    assert held.raw.mean() == pytest.approx(settings.bias, abs=0.05)
+
+
+def test_heldout_part_is_standardized_with_the_training_statistics():
+    dataset = make_dataset(SMALL)
+    _, _, mean, std = make_arrays(SMALL)
+    raw = heldout_series(SMALL).raw
+    expected = ((raw[:, : SMALL.n_steps] - mean) / std).astype(np.float32)
+    np.testing.assert_array_equal(dataset.heldout_inputs[..., 0], expected)
+    np.testing.assert_array_equal(
+        dataset.heldout_targets[:, : -SMALL.horizon], dataset.heldout_inputs[:, SMALL.horizon :]
+    )
 
 
 def test_residual_variance_is_the_noise_and_mean_is_the_bias():
@@ -80,13 +125,14 @@ def test_file_attributes_are_complete(tmp_path):
     path = tmp_path / "data.h5"
     write_dataset(SMALL, path)
     with h5py.File(path) as h5:
-        assert set(h5) == {"inputs", "targets"}
+        assert set(h5) == {"inputs", "targets", "heldout_inputs", "heldout_targets"}
         assert set(REQUIRED_ATTRS) <= set(h5.attrs)
         assert h5.attrs["format_version"] == FORMAT_VERSION
-    _, _, attrs = read_dataset(path)
+    attrs = read_dataset(path).attrs
     assert DataSettings.from_attrs(attrs) == SMALL
+    assert DataSettings.from_attrs(attrs["settings"]) == SMALL
     assert attrs["settings_digest"] == SMALL.digest()
-    assert attrs["std"] > 0
+    assert attrs["std"] > 0 and attrs["description"]["target"]["std"] == attrs["std"]
 
 
 def test_distinct_settings_get_distinct_file_names():
@@ -94,8 +140,9 @@ def test_distinct_settings_get_distinct_file_names():
         SMALL.file_name(),
         dataclasses.replace(SMALL, horizon=51).file_name(),
         dataclasses.replace(SMALL, periods=(250.0, 1000.0)).file_name(),
+        dataclasses.replace(SMALL, heldout_sequences=9).file_name(),
     }
-    assert len(names) == 3
+    assert len(names) == 4
     assert SMALL.file_name() == DataSettings(**dataclasses.asdict(SMALL)).file_name()
 
 
@@ -121,30 +168,30 @@ def expect_error(path, match, expected=SMALL):
 
 
 def test_valid_file_passes(good_file):
-    inputs, targets, attrs = read_dataset(good_file, expected=SMALL)
-    assert inputs.shape == (6, 3000, 1) and attrs["seed"] == 0
+    dataset = read_dataset(good_file, expected=SMALL)
+    assert dataset.inputs.shape == (6, 3000, 1) and dataset.attrs["seed"] == 0
+    assert dataset.heldout_inputs.shape == (8, 3000, 1)
 
 
 def test_missing_dataset(good_file):
     with h5py.File(good_file, "a") as h5:
         del h5["targets"]
-    expect_error(good_file, r"missing dataset\(s\): targets")
+        del h5["heldout_inputs"]
+    expect_error(good_file, r"missing dataset\(s\): targets, heldout_inputs")
 
 
 def test_missing_attribute(good_file):
     with h5py.File(good_file, "a") as h5:
-        del h5.attrs["std"]
-        del h5.attrs["horizon"]
-    expect_error(good_file, r"missing attribute\(s\): horizon, std")
+        del h5.attrs["settings"]
+        del h5.attrs["heldout_start"]
+    expect_error(good_file, r"missing attribute\(s\): settings, heldout_start")
 
 
 def test_wrong_shape(good_file):
     with h5py.File(good_file, "a") as h5:
         del h5["inputs"]
         h5["inputs"] = np.zeros((6, 2999, 1), dtype=np.float32)
-    expect_error(
-        good_file, r"dataset 'inputs' is float32\[6, 2999, 1\], expected float32\[6, 3000, 1\]"
-    )
+    expect_error(good_file, r"dataset 'targets' is \[6, 3000, 1\], expected \[6, 2999, 1\]")
 
 
 def test_wrong_dtype(good_file):
@@ -155,24 +202,36 @@ def test_wrong_dtype(good_file):
     expect_error(good_file, r"dataset 'targets' is float64\[6, 3000, 1\], expected float32")
 
 
+def test_heldout_of_other_features_or_start(good_file):
+    with h5py.File(good_file, "a") as h5:
+        del h5["heldout_inputs"]
+        h5["heldout_inputs"] = np.zeros((8, 3000, 2), dtype=np.float32)
+    expect_error(good_file, r"'heldout_inputs' has 2 features, 'inputs' 1")
+    with h5py.File(good_file, "a") as h5:
+        del h5["heldout_inputs"]
+        h5["heldout_inputs"] = np.zeros((8, 3000, 1), dtype=np.float32)
+        h5.attrs["heldout_start"] = 3000
+    expect_error(good_file, r"heldout_start 3000 is not a step of the held-out part")
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
 def test_nan_or_inf(good_file, bad):
     with h5py.File(good_file, "a") as h5:
-        h5["inputs"][2, 100, 0] = bad
-    expect_error(good_file, r"dataset 'inputs' holds 1 NaN or inf value\(s\)")
+        h5["heldout_inputs"][2, 100, 0] = bad
+    expect_error(good_file, r"dataset 'heldout_inputs' holds 1 NaN or inf value\(s\)")
 
 
 def test_unknown_format_version(good_file):
     with h5py.File(good_file, "a") as h5:
         h5.attrs["format_version"] = 99
-    expect_error(good_file, r"format_version 99 is not known \(this version reads 1\)")
+    expect_error(good_file, r"format_version 99 is not known \(this version reads 2\)")
 
 
 def test_generated_with_other_settings(good_file):
     expected = dataclasses.replace(SMALL, seed=5, noise_std=0.2)
     expect_error(
         good_file,
-        r"generated with other settings than the config: noise_std=0.1 \(config: 0.2\), "
+        r"made with other settings than the config: noise_std=0.1 \(config: 0.2\), "
         r"seed=0 \(config: 5\)",
         expected=expected,
     )

@@ -90,6 +90,25 @@ def test_run_metrics_row():
     assert (row["cell"], row["seed"], row["params"], row["device"]) == ("lstm", 3, 1169, "CPU")
 
 
+def test_heldout_metrics_are_the_last_and_the_best_measured_value():
+    history = pd.DataFrame(
+        {
+            "epoch": [1, 2, 3, 4, 5],
+            "loss": [4.0, 3.0, 2.0, 1.5, 1.0],
+            "heldout_loss": [math.nan, 2.5, math.nan, 2.0, 2.2],
+        }
+    )
+    run = {"cell": "gru", "seed": 0, "params": 929, "sec_per_epoch": 0.5, "device": "CPU"}
+    row = run_metrics(run, history)
+    assert row["heldout_loss"] == 2.2  # after the last epoch: the trained model
+    assert row["best_heldout_loss"] == 2.0 and row["best_heldout_epoch"] == 4
+    diverged = history.assign(loss=[4.0, 3.0, 2.0, 1.5, math.nan])
+    diverged.loc[4, "heldout_loss"] = math.nan
+    row = run_metrics({**run, "status": "diverged"}, diverged)
+    assert math.isnan(row["heldout_loss"])  # ranks worst, as a diverged run does
+    assert row["best_heldout_loss"] == 2.0 and row["best_heldout_epoch"] == 4
+
+
 def test_diverged_run_metrics_describe_the_epochs_before_divergence():
     history = pd.DataFrame({"epoch": [1, 2, 3, 4], "loss": [4.0, 2.0, 2.2, math.inf]})
     run = {"cell": "gru", "seed": 1, "status": "diverged", "params": 929}

@@ -3,6 +3,7 @@ validated data files, divergence, and the provenance check in aggregation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -33,6 +34,7 @@ SLOW = {
         "epochs": 24,
         "checkpoint_every": 5,
         "log_every": 1,
+        "eval_every": 4,
         "threads": 1,
         "engine": "keras",
     },
@@ -112,8 +114,10 @@ def train_logs(project: Path) -> str:
 def assert_same_run(project: Path, reference: Path) -> None:
     history = pd.read_csv(project / RUN / "history.csv")
     expected = pd.read_csv(reference / RUN / "history.csv")
-    # The seconds column is wall time; epochs and losses must be bit-identical.
-    pd.testing.assert_frame_equal(history[["epoch", "loss"]], expected[["epoch", "loss"]])
+    # The seconds column is wall time; epochs, losses and held-out losses must be bit-identical.
+    columns = ["epoch", "loss", "heldout_loss"]
+    pd.testing.assert_frame_equal(history[columns], expected[columns])
+    assert list(history.dropna().epoch) == [4, 8, 12, 16, 20, 24]
     weights = keras.saving.load_model(project / RUN / "model.keras").get_weights()
     expected_weights = keras.saving.load_model(reference / RUN / "model.keras").get_weights()
     for got, want in zip(weights, expected_weights, strict=True):
@@ -258,11 +262,11 @@ def test_training_refuses_data_generated_with_other_settings(tmp_path):
     (data_file,) = (project / "data").glob("*.h5")
     with h5py.File(data_file) as h5:
         settings = DataSettings.from_attrs(dict(h5.attrs))
-    write_dataset(DataSettings(**{**settings.as_attrs(), "noise_std": 0.3}), data_file)
+    write_dataset(dataclasses.replace(settings, noise_std=0.3), data_file)
     result = snakemake(project, "--resources", "gpu=1", check=False)
     assert result.returncode != 0
     log = train_logs(project)
-    assert "generated with other settings than the config: noise_std=0.3 (config: 0.1)" in log
+    assert "made with other settings than the config: noise_std=0.3 (config: 0.1)" in log
 
 
 def test_diverged_runs_are_recorded_and_the_pipeline_completes(tmp_path):

@@ -58,6 +58,19 @@ def test_report_holds_the_figure_and_every_table_with_its_content(report):
     assert "inconclusive" in results["results/default/claims.csv"]["caption"]
 
 
+def test_report_holds_the_heldout_numbers(report):
+    _, html = report
+    results = embedded(html, "results")
+    tables = {name: content(results[f"results/default/{name}"]).decode() for name in TABLES}
+    assert "heldout_loss,best_heldout_loss,best_heldout_epoch" in tables["metrics.csv"]
+    assert "heldout_loss_gmean" in tables["summary.csv"]
+    assert "\nheldout_loss,ratio," in tables["comparison.csv"]
+    assert "on held-out data" in tables["claims.csv"] and "on held-out data" in tables["claims.md"]
+    for name in ("metrics.csv", "claims.csv", "comparison.csv"):
+        assert "held-out" in results[f"results/default/{name}"]["caption"], name
+    assert "held-out" in results["results/default/figures/loss_curves.png"]["caption"]
+
+
 def test_report_holds_each_runs_provenance(report):
     project, html = report
     results = embedded(html, "results")

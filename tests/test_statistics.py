@@ -64,6 +64,8 @@ def runs(gru, lstm, time_gru=0.1, time_lstm=0.1, **condition) -> pd.DataFrame:
                     "best_loss": 1e-6 if diverged else value,
                     "volatility": 0.0 if diverged else value,
                     "spikes": 0 if diverged else value,
+                    "heldout_loss": math.nan if diverged else value,
+                    "best_heldout_loss": 1e-6 if diverged else value,
                     "sec_per_epoch": seconds * (1 + 0.01 * seed),
                 }
             )
@@ -267,16 +269,30 @@ def test_holm_on_a_known_vector():
     assert holm([]).shape == (0,)
 
 
-def test_holm_runs_over_every_test_of_the_experiment():
-    one = compare(runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1))  # separated on all 6 metrics
-    assert list(one["p_holm"]) == pytest.approx([6 * SEPARATED_P] * 6)  # 0.048: 6 tests
+def test_holm_runs_within_each_family_over_every_condition():
+    one = compare(runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1))  # separated on all 8 metrics
+    claims_family = ["tail_loss", "volatility", "sec_per_epoch", "heldout_loss"]
+    assert list(one.loc[one.family == "claims", "metric"]) == claims_family
+    assert set(one.family) == {"claims", "secondary"} and len(one) == 8
+    assert list(one["p_holm"]) == pytest.approx([4 * SEPARATED_P] * 8)  # 0.032: 4 per family
     conditions = pd.concat(
         [runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1, **{"task.horizon": h}) for h in (1, 25)]
     )
     two = compare(conditions, ["task.horizon"])
     assert list(two.columns) == ["task.horizon", *COMPARISON_COLUMNS]
-    assert list(two["task.horizon"]) == [1] * 6 + [25] * 6
-    assert list(two["p_holm"]) == pytest.approx([12 * SEPARATED_P] * 12)  # 0.095: 12 tests
+    assert list(two["task.horizon"]) == [1] * 8 + [25] * 8
+    assert list(two["p_holm"]) == pytest.approx([8 * SEPARATED_P] * 16)  # 0.063: 8 per family
+    # each family is adjusted on its own: Holm over its p-values alone, not over all 8
+    mixed = runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1)
+    rng = np.random.default_rng(3)
+    for metric in METRICS:
+        if metric != "sec_per_epoch":
+            mixed[metric] = rng.uniform(0.5, 1.5, len(mixed)) + (mixed.cell == "lstm") * 0.2
+    adjusted = compare(mixed)
+    for family in ("claims", "secondary"):
+        members = adjusted[adjusted.family == family]
+        np.testing.assert_allclose(members["p_holm"], holm(members["p_value"]))
+    assert not np.allclose(adjusted["p_holm"], holm(adjusted["p_value"]))
 
 
 def test_a12_and_its_bootstrap_interval_are_reproducible():
@@ -293,28 +309,30 @@ def test_a12_and_its_bootstrap_interval_are_reproducible():
 
 def test_claims_supported_when_the_gru_is_significantly_lower():
     table = claims(compare(runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1)), "an NVIDIA H200", "keras")
-    assert list(table["claim"]) == [1, 2, 3]
-    assert list(table["verdict"]) == ["supported"] * 3
+    assert list(table["claim"]) == [1, 2, 3, 4]
+    assert list(table["metric"]) == ["tail_loss", "volatility", "sec_per_epoch", "heldout_loss"]
+    assert list(table["verdict"]) == ["supported"] * 4
     assert table.iloc[2]["statement"].endswith("on an NVIDIA H200 with the keras engine")
-    assert "Holm-adjusted p = 0.048 < 0.05" in table.iloc[0]["reason"]
+    assert "held-out" in table.iloc[3]["statement"]
+    assert "Holm-adjusted p = 0.032 < 0.05" in table.iloc[0]["reason"]
 
 
 def test_claims_contradicted_when_the_gru_is_significantly_higher():
     table = claims(compare(runs(LSTM_VALUES, GRU_VALUES, 0.1, 0.05)), "CPU", "fused")
-    assert list(table["verdict"]) == ["contradicted"] * 3
+    assert list(table["verdict"]) == ["contradicted"] * 4
     assert table.iloc[1]["reason"].startswith("GRU higher, the opposite of the claim")
 
 
 def test_claims_inconclusive_without_significance_or_seeds():
     same = claims(compare(runs(LSTM_VALUES, LSTM_VALUES)), "CPU", "fused")
-    assert list(same["verdict"]) == ["inconclusive"] * 3
+    assert list(same["verdict"]) == ["inconclusive"] * 4
     assert same.iloc[0]["reason"].startswith("not significant: Holm-adjusted p = 1.000")
-    # Separated, but in 2 conditions: 12 tests, Holm-adjusted p = 0.095.
+    # Separated, but in 2 conditions: 8 claims' tests, Holm-adjusted p = 0.063.
     conditions = pd.concat([runs(GRU_VALUES, LSTM_VALUES, **{"task.horizon": h}) for h in (1, 25)])
     two = claims(compare(conditions, ["task.horizon"]), "CPU", "fused", ["task.horizon"])
-    assert list(two["verdict"]) == ["inconclusive"] * 6
+    assert list(two["verdict"]) == ["inconclusive"] * 8
     few = claims(compare(runs(GRU_VALUES[:2], LSTM_VALUES)), "CPU", "fused")
-    assert list(few["verdict"]) == ["inconclusive"] * 3
+    assert list(few["verdict"]) == ["inconclusive"] * 4
     assert few.iloc[0]["reason"].startswith(
         "no test: too few completed runs (GRU 2, LSTM 5), 3 per"
     )
@@ -342,7 +360,7 @@ def test_claims_markdown_is_generated_from_the_table():
     assert text.startswith("# The original's claims, checked\n")
     assert "## task.horizon = 1" in text and "## task.horizon = 200" in text
     horizon_1 = text.split("## task.horizon = 200")[0]
-    assert horizon_1.count("**inconclusive**.") == 3  # 12 tests: 0.095 after Holm
+    assert horizon_1.count("**inconclusive**.") == 4  # 8 tests: 0.063 after Holm
     assert "1. The GRU reaches a lower loss than the LSTM (tail loss): **inconclusive**." in text
     assert "GRU/LSTM ratio of geometric means 0.5 [" in horizon_1
     assert (
@@ -351,7 +369,7 @@ def test_claims_markdown_is_generated_from_the_table():
     )
     single = claims(compare(runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1)), "CPU", "fused")
     single_text = claims_markdown(single)
-    assert single_text.count("**supported**.") == 3 and "##" not in single_text
+    assert single_text.count("**supported**.") == 4 and "##" not in single_text
     assert "GRU - LSTM difference of means -0.6 [" in single_text
 
 
@@ -373,14 +391,16 @@ def test_speed_claim_names_every_device_and_engine_and_flags_a_mix():
 def test_family_note_states_the_family_and_the_smallest_adjusted_p():
     assert smallest_p(5, 5) == pytest.approx(2 / 252)
     five = family_note(compare(runs(GRU_VALUES, LSTM_VALUES)))
-    assert "6 test(s) (1 condition(s) x 6 metrics" in five
+    assert "4 test(s) (1 condition(s) x 4 claims" in five
+    assert "secondary family of 4 test(s)" in five
     assert "smallest exact two-sided p is 0.0079" in five
-    assert "6 x 0.0079 = 0.048" in five and "complete separation" in five
+    assert "4 x 0.0079 = 0.032" in five and "complete separation" in five
     two_conditions = pd.concat(
         [runs(GRU_VALUES, LSTM_VALUES, **{"task.horizon": h}) for h in (1, 25)]
     )
-    twelve = family_note(compare(two_conditions, ["task.horizon"]))
-    assert "12 x 0.0079 = 0.095 >= 0.05" in twelve and "add seeds" in twelve
+    eight = family_note(compare(two_conditions, ["task.horizon"]))
+    assert "8 x 0.0079 = 0.063 >= 0.05" in eight
+    assert "add seeds: with 6 per cell, 8 x 0.0022 = 0.017" in eight
     none = family_note(compare(runs(GRU_VALUES[:2], LSTM_VALUES[:2])))
     assert "0 test(s)" in none and "every claim is inconclusive" in none
     table = claims(compare(runs(GRU_VALUES, LSTM_VALUES)), "CPU", "fused")

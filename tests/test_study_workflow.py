@@ -59,7 +59,7 @@ def test_a_study_writes_every_conditions_runs_tables_and_figures(study_project):
     comparison = pd.read_csv(results / "comparison.csv")
     assert len(comparison.groupby(["task.horizon", "model.units"])) == 4
     claims = pd.read_csv(results / "claims.csv")
-    assert len(claims) == 4 * 3 and set(claims.verdict) == {"inconclusive"}  # n = 1 per arm
+    assert len(claims) == 4 * 4 and set(claims.verdict) == {"inconclusive"}  # n = 1 per arm
     for figure in ("loss_curves", "study"):
         for suffix in ("png", "svg"):
             assert (results / "figures" / f"{figure}.{suffix}").stat().st_size > 1000

@@ -18,7 +18,7 @@ from rnn_cell_bench.data import DataSettings, make_arrays
 from rnn_cell_bench.provenance import git_commit, run_fingerprint
 from rnn_cell_bench.runtime import make_optimizer
 from rnn_cell_bench.settings import STATUS_DIVERGED, TrainingDiverged, TrainSettings
-from rnn_cell_bench.training import train
+from rnn_cell_bench.training import HeldOut, train
 
 TINY = DataSettings(n_sequences=4, n_steps=80, periods=(10.0, 25.0), horizon=5)
 
@@ -100,14 +100,15 @@ def quiet(line):
 @pytest.mark.parametrize("clip", ["global", "per_variable"])
 def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip, engine):
     inputs, targets, _, _ = make_arrays(TINY)
-    settings = TrainSettings(epochs=20, learning_rate=0.01, clip=clip, engine=engine)
-    reference = train(inputs, targets, "gru", 1, settings, log=quiet)
+    settings = TrainSettings(epochs=20, learning_rate=0.01, clip=clip, engine=engine, eval_every=3)
+    heldout = HeldOut(inputs[:2] * 0.5, targets[:2], start=5)
+    reference = train(inputs, targets, "gru", 1, settings, log=quiet, heldout=heldout)
 
     fingerprint = run_fingerprint("gru", 1, settings, "data-sha")
     checkpointer = Checkpointer(tmp_path / "run.npz", every=4, fingerprint=fingerprint, log=quiet)
     # A first process that stops after 11 epochs; its last checkpoint is at epoch 8.
     short = dataclasses.replace(settings, epochs=11)
-    train(inputs, targets, "gru", 1, short, log=quiet, checkpointer=checkpointer)
+    train(inputs, targets, "gru", 1, short, log=quiet, checkpointer=checkpointer, heldout=heldout)
     assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]  # no temporary file left
 
     # Training consumes no randomness, so checkpoints hold no RNG state: another global RNG
@@ -117,11 +118,21 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip, 
     keras.utils.set_random_seed(12345)
     lines = []
     resumed = train(
-        inputs, targets, "gru", 1, settings, log=lines.append, checkpointer=checkpointer
+        inputs,
+        targets,
+        "gru",
+        1,
+        settings,
+        log=lines.append,
+        checkpointer=checkpointer,
+        heldout=heldout,
     )
     assert resumed.resumed_from == 8
     assert any("resumed from checkpoint" in line for line in lines)
     assert resumed.losses == reference.losses
+    # the held-out losses before the checkpoint come from it, those after are measured again
+    np.testing.assert_array_equal(resumed.heldout_losses, reference.heldout_losses)
+    assert [epoch for epoch, _ in resumed.heldout_measured] == [3, 6, 9, 12, 15, 18, 20]
     for got, want in zip(resumed.weights, reference.weights, strict=True):
         np.testing.assert_array_equal(got, want)
     for got, want in zip(resumed.optimizer_state, reference.optimizer_state, strict=True):

@@ -7,6 +7,7 @@ import os
 import time
 
 import pandas as pd
+import pytest
 import yaml
 from conftest import planned_jobs, snakemake
 
@@ -45,10 +46,14 @@ def test_full_run_writes_every_output(finished_project):
         "best_loss",
         "volatility",
         "spikes",
+        "heldout_loss",
+        "best_heldout_loss",
+        "best_heldout_epoch",
         "sec_per_epoch",
         "engine",
         "device",
     ]
+    assert metrics[["heldout_loss", "best_heldout_loss"]].notna().all().all()
     assert sorted(zip(metrics.cell, metrics.seed, strict=True)) == [
         ("gru", 0),
         ("gru", 1),
@@ -59,7 +64,8 @@ def test_full_run_writes_every_output(finished_project):
     summary = pd.read_csv(results / "summary.csv")
     assert list(summary.cell) == ["lstm", "gru"]
     assert list(summary.n) == [2, 2]
-    for name in ("tail_loss", "final_loss", "best_loss", "sec_per_epoch"):  # geometric means
+    losses = ("tail_loss", "final_loss", "best_loss", "heldout_loss", "best_heldout_loss")
+    for name in (*losses, "sec_per_epoch"):  # geometric means
         for stat in ("gmean", "ci_low", "ci_high"):
             assert f"{name}_{stat}" in summary.columns
     for name in ("volatility", "spikes"):
@@ -70,12 +76,16 @@ def test_full_run_writes_every_output(finished_project):
         for seed in (0, 1):
             run_dir = results / "runs" / cell / f"seed_{seed}"
             history = pd.read_csv(run_dir / "history.csv")
-            assert list(history.columns) == ["epoch", "loss", "seconds"]
+            assert list(history.columns) == ["epoch", "loss", "seconds", "heldout_loss"]
             assert list(history.epoch) == [1, 2, 3, 4]
+            # eval_every 10 > 4 epochs: measured after the last epoch only
+            assert list(history.dropna().epoch) == [4]
             run = json.loads((run_dir / "run.json").read_text())
             assert (run["cell"], run["seed"], run["device"]) == (cell, seed, device_name())
             assert run["engine"] == resolve_engine("auto")  # fused without a GPU
             assert run["settings"]["epochs"] == 4
+            assert run["heldout_loss"] == pytest.approx(history["heldout_loss"].iloc[-1], rel=1e-8)
+            assert run["best_heldout_epoch"] == 4 and run["input_dim"] == 1
             assert run["versions"]["tensorflow"]
             assert (run_dir / "model.keras").stat().st_size > 0
             log = (results / "logs" / "train" / cell / f"seed_{seed}.log").read_text()

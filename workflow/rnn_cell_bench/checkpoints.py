@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-FORMAT = 2  # format 1 pickled the RNG state; such checkpoints are ignored
+# Format 1 pickled the RNG state, format 2 had no held-out losses; such checkpoints are ignored.
+FORMAT = 3
 
 
 class CheckpointRejected(ValueError):
@@ -31,6 +32,7 @@ class Checkpoint:
     optimizer_state: list[np.ndarray]
     losses: list[float]
     seconds: list[float]
+    heldout_losses: list[float]  # NaN at the epochs the held-out loss was not measured
 
 
 class Checkpointer:
@@ -64,6 +66,7 @@ class Checkpointer:
         optimizer_state: list[np.ndarray],
         losses: list[float],
         seconds: list[float],
+        heldout_losses: list[float],
     ) -> None:
         arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
         for i, variable in enumerate(optimizer_state):
@@ -82,6 +85,7 @@ class Checkpointer:
                 handle,
                 losses=np.asarray(losses, dtype=np.float64),
                 seconds=np.asarray(seconds, dtype=np.float64),
+                heldout_losses=np.asarray(heldout_losses, dtype=np.float64),
                 header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
                 **arrays,
             )
@@ -118,14 +122,15 @@ class Checkpointer:
         weights = [content[f"weight_{i}"] for i in range(int(header["weights"]))]
         optimizer_state = [content[f"optimizer_{i}"] for i in range(int(header["optimizer"]))]
         losses, seconds = content["losses"].tolist(), content["seconds"].tolist()
+        heldout_losses = content["heldout_losses"].tolist() if "heldout_losses" in content else []
         epoch = int(header["epoch"])
-        if not len(losses) == len(seconds) == epoch:
+        if not len(losses) == len(seconds) == len(heldout_losses) == epoch:
             raise CheckpointRejected(f"its history does not have {epoch} epochs")
         if expected_shapes is not None:
             shapes = [w.shape for w in weights]
             if shapes != [tuple(s) for s in expected_shapes]:
                 raise CheckpointRejected(f"its weights have shapes {shapes}")
-        return Checkpoint(epoch, weights, optimizer_state, losses, seconds)
+        return Checkpoint(epoch, weights, optimizer_state, losses, seconds, heldout_losses)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -59,8 +59,15 @@ def semantic_problems(config: dict) -> list[str]:
     task = config.get("task") if isinstance(config.get("task"), dict) else {}
     model = config.get("model") if isinstance(config.get("model"), dict) else {}
 
-    horizon, n_steps = task.get("horizon"), data.get("n_steps")
-    if _is_int(horizon) and _is_int(n_steps) and horizon >= n_steps:
+    horizon, n_steps, file = task.get("horizon"), data.get("n_steps"), data.get("file")
+    if isinstance(file, str):
+        # The file's own checks (columns, values, lengths) run in the data job, before training.
+        if not Path(file).is_file():
+            problems.append(
+                f"data.file: {file!r} is not a file (relative paths start in the project "
+                f"folder, {Path.cwd()})"
+            )
+    elif _is_int(horizon) and _is_int(n_steps) and horizon >= n_steps:
         problems.append(f"task.horizon: {horizon} must be smaller than data.n_steps ({n_steps})")
 
     units, cells = model.get("units"), config.get("cells")

@@ -33,6 +33,10 @@ class Engine(Protocol):
     def restore(self, weights: list[np.ndarray], optimizer_state: list[np.ndarray]) -> None:
         """Continue from a :meth:`snapshot` (of the same engine)."""
 
+    def evaluate(self, inputs: np.ndarray, targets: np.ndarray, start: int) -> float:
+        """The mean squared error of the current weights over every sequence and the steps
+        from ``start`` on (the model reads each sequence from step 0): the held-out loss."""
+
 
 class KerasEngine:
     name = "keras"
@@ -60,6 +64,12 @@ class KerasEngine:
         self.model.set_weights(weights)
         for variable, value in zip(self.model.optimizer.variables, optimizer_state, strict=True):
             variable.assign(value)
+
+    def evaluate(self, inputs, targets, start) -> float:
+        predictions = np.asarray(self.model(inputs, training=False))
+        # float32 errors, squared and averaged in float64, as the fused engine does
+        errors = (predictions[:, start:] - targets[:, start:]).astype(np.float64)
+        return float(np.mean(np.square(errors)))
 
 
 class FusedEngine:
@@ -89,6 +99,11 @@ class FusedEngine:
     def restore(self, weights, optimizer_state) -> None:
         self.weights = [np.array(w, dtype=np.float32) for w in weights]
         self.adam.load_state(optimizer_state)
+
+    def evaluate(self, inputs, targets, start) -> float:
+        from rnn_cell_bench.fused import heldout_loss
+
+        return heldout_loss(self.cell, inputs, targets, self.weights, start)
 
 
 ENGINE_CLASSES = {"keras": KerasEngine, "fused": FusedEngine}

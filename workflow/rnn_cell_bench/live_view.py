@@ -1,4 +1,5 @@
-"""A live view of training: each epoch's loss as a TensorBoard scalar.
+"""A live view of training: each epoch's loss, and the held-out loss where it was measured, as
+TensorBoard scalars.
 
 ``train.tensorboard: true`` hands :func:`tensorboard_scalars`'s hook to
 :func:`rnn_cell_bench.training.train` as ``on_epoch``. It changes no result, so it is neither a
@@ -13,21 +14,24 @@ longer installs (it is needed only to look at the files: ``tensorboard --logdir 
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rnn_cell_bench.runtime import import_tensorflow
 
 TAG = "loss"
+HELDOUT_TAG = "heldout_loss"
 FLUSH_MILLIS = 5_000  # how stale the live view may get
 
 
 @contextlib.contextmanager
 def tensorboard_scalars(
     directory: str | Path | None,
-) -> Iterator[Callable[[int, float], None] | None]:
-    """Yield ``on_epoch(epoch, loss)`` writing scalar ``loss`` at step ``epoch`` to an event
-    file in ``directory``, closed on exit; yield None when ``directory`` is None.
+) -> Iterator[Callable[[int, float, float], None] | None]:
+    """Yield ``on_epoch(epoch, loss, heldout_loss)`` writing scalar ``loss`` (and
+    ``heldout_loss`` where it is a number) at step ``epoch`` to an event file in
+    ``directory``, closed on exit; yield None when ``directory`` is None.
 
     A resumed run appends a new event file to the same directory, its steps continuing
     after the checkpoint's epoch."""
@@ -44,9 +48,12 @@ def tensorboard_scalars(
     Path(directory).mkdir(parents=True, exist_ok=True)
     writer = tf.summary.create_file_writer(str(directory), flush_millis=FLUSH_MILLIS)
 
-    def on_epoch(epoch: int, loss: float) -> None:
+    def on_epoch(epoch: int, loss: float, heldout_loss: float = math.nan) -> None:
         with writer.as_default():
             tf.summary.write(TAG, tf.constant(loss, tf.float32), step=epoch, metadata=metadata)
+            if not math.isnan(heldout_loss):
+                value = tf.constant(heldout_loss, tf.float32)
+                tf.summary.write(HELDOUT_TAG, value, step=epoch, metadata=metadata)
 
     try:
         yield on_epoch

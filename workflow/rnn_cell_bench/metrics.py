@@ -19,6 +19,15 @@ A loss curve that only descends scores 0 whatever its shape or speed; every rise
 or the oscillation of an unstable descent) adds its size in log units, and the rise of a spike
 counts the same at loss 2.0 as at loss 0.02. Because the descent itself is left out, it measures
 roughness, not progress. ``spikes`` is the count of epoch-to-epoch rises of more than 5%.
+
+Held-out losses
+---------------
+The held-out loss is the MSE on the held-out part, measured after the update of every
+``train.eval_every``-th epoch and of the last (``history.csv``'s ``heldout_loss``, empty at
+other epochs). ``heldout_loss`` is the value after the last epoch: the trained model, judged on
+data it never saw. ``best_heldout_loss`` is the lowest measured value and
+``best_heldout_epoch`` its epoch: what early stopping on the held-out part would have kept (an
+optimistic figure, since the held-out part then chose the epoch).
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ METRIC_COLUMNS = (
     "best_loss",
     "volatility",
     "spikes",
+    "heldout_loss",
+    "best_heldout_loss",
+    "best_heldout_epoch",
     "sec_per_epoch",
     "engine",
     "device",
@@ -82,6 +94,11 @@ def run_metrics(run: dict, history: pd.DataFrame, tail_epochs: int = TAIL_EPOCHS
     losses = history["loss"].to_numpy(dtype=float)
     finite = losses[: np.argmin(np.isfinite(losses))] if not np.isfinite(losses).all() else losses
     diverged = run.get("status", "completed") == "diverged"
+    held = history["heldout_loss"] if "heldout_loss" in history else pd.Series(dtype=float)
+    measured = held.to_numpy(dtype=float)
+    finite_held = np.flatnonzero(np.isfinite(measured))
+    last = measured[-1] if len(finite_held) and len(measured) == len(losses) else math.nan
+    best = finite_held[np.argmin(measured[finite_held])] if len(finite_held) else None
     return {
         "cell": run["cell"],
         "seed": int(run["seed"]),
@@ -92,6 +109,10 @@ def run_metrics(run: dict, history: pd.DataFrame, tail_epochs: int = TAIL_EPOCHS
         "best_loss": float(finite.min()) if len(finite) else math.nan,
         "volatility": volatility(finite) if len(finite) > 1 else math.nan,
         "spikes": spike_count(finite) if len(finite) > 1 else 0,
+        # a completed run whose last held-out loss is not finite ranks worst, as NaN would not
+        "heldout_loss": math.nan if diverged else (last if math.isfinite(last) else math.inf),
+        "best_heldout_loss": float(measured[best]) if best is not None else math.nan,
+        "best_heldout_epoch": int(best) + 1 if best is not None else None,
         "sec_per_epoch": float(run["sec_per_epoch"]),
         "engine": run.get("engine", "keras"),
         "device": run["device"],

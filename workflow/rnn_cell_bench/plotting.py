@@ -1,4 +1,5 @@
-"""The comparison figure: loss against epoch, mean over seeds with a band, per-seed lines."""
+"""The comparison figure: loss against epoch, mean over seeds with a band, per-seed lines, and
+the held-out loss (dashed, with markers) at the epochs it was measured."""
 
 from __future__ import annotations
 
@@ -95,9 +96,38 @@ def _draw_cells(ax, histories, metrics: pd.DataFrame, settings: PlotSettings) ->
         ax.plot(epochs, center, color=color, linewidth=1.8, label=label)
         if low is not None:
             ax.fill_between(epochs, low, high, color=color, alpha=0.2, linewidth=0)
+        _draw_heldout(ax, [histories[(cell, seed)] for seed in completed], color, name, settings)
     if settings.log_y:
         ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _draw_heldout(ax, histories: list[pd.DataFrame], color, name: str, settings) -> None:
+    """The held-out loss of completed runs: its centre over seeds (the same kind as the
+    training curve's), dashed with markers at the epochs every run measured it."""
+    if not histories or any("heldout_loss" not in history for history in histories):
+        return
+    measured = [history.dropna(subset=["heldout_loss"]) for history in histories]
+    epochs = sorted(set.intersection(*(set(m["epoch"]) for m in measured)))
+    if not epochs:
+        return
+    curves = np.stack(
+        [m.set_index("epoch").loc[epochs, "heldout_loss"].to_numpy(dtype=float) for m in measured]
+    )
+    if not np.isfinite(curves).all() or (settings.log_y and (curves <= 0).any()):
+        return
+    center, _, _ = center_and_band(curves, "none", settings.log_y)
+    marker = "o" if len(epochs) <= 30 else None
+    ax.plot(
+        epochs,
+        center,
+        color=color,
+        linestyle="--",
+        linewidth=1.2,
+        marker=marker,
+        ms=3,
+        label=f"{name} held-out loss",
+    )
 
 
 def _save(fig, outputs: Sequence[str | Path], dpi: int) -> None:
@@ -170,7 +200,7 @@ def plot_conditions(
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     for ax in axes[:, 0]:
-        ax.set_ylabel("training loss (MSE, standardized)")
+        ax.set_ylabel("loss (MSE, standardized)\ntraining solid, held-out dashed")
     if count > 1:
         fig.suptitle(settings.title)
     fig.tight_layout()

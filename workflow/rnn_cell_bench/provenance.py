@@ -159,8 +159,13 @@ def run_record(
     if settings.engine != result.engine:
         raise ValueError(f"settings.engine {settings.engine!r} is not the engine that ran")
     trainable = int(sum(np.asarray(w).size for w in result.weights))
-    assert trainable == expected_params(cell, settings.units)["total"]
+    input_dim = int(np.asarray(result.weights[0]).shape[0])
+    assert trainable == expected_params(cell, settings.units, input_dim)["total"]
     finite = [loss for loss in result.losses if np.isfinite(loss)]
+    measured = [(epoch, v) for epoch, v in result.heldout_measured if np.isfinite(v)]
+    best_heldout = min(measured, key=lambda item: item[1]) if measured else (None, None)
+    last_epoch = len(result.losses)
+    final_heldout = dict(measured).get(last_epoch)  # None where not finite: JSON has no NaN
     return {
         "cell": cell,
         "seed": seed,
@@ -169,8 +174,13 @@ def run_record(
         "epochs_completed": len(result.losses),
         "final_loss": result.losses[-1] if result.status == "completed" else None,
         "best_loss": min(finite) if finite else None,
+        "heldout_loss": final_heldout if result.status == "completed" else None,
+        "best_heldout_loss": best_heldout[1],
+        "best_heldout_epoch": best_heldout[0],
+        "input_dim": input_dim,
         "sec_per_epoch": result.sec_per_epoch,
         "total_seconds": float(sum(result.seconds)),
+        "heldout_seconds": result.heldout_seconds,
         "resumed_from_epoch": result.resumed_from,
         "engine": result.engine,
         "device": device,

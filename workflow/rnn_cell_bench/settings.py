@@ -26,6 +26,7 @@ class TrainSettings:
     kernel_initializer: str = "glorot_uniform"
     recurrent_initializer: str = "orthogonal"
     unit_forget_bias: bool | None = True  # None for the GRU, which has no forget gate
+    eval_every: int = 10  # held-out loss every N epochs: a column of the history
 
     @classmethod
     def from_config(cls, config: dict, cell: str) -> TrainSettings:
@@ -42,6 +43,7 @@ class TrainSettings:
             clipnorm=float(train["clipnorm"]),
             clip=str(train["clip"]),
             engine=str(train["engine"]),
+            eval_every=int(train.get("eval_every", 10)),
         )
 
 
@@ -64,6 +66,14 @@ class RunResult:
     resumed_from: int = 0  # epochs taken from a checkpoint
     engine: str = "keras"
     optimizer_state: list[np.ndarray] = field(default_factory=list)  # Keras' Adam variables
+    # The held-out loss after each epoch's update, NaN at the epochs it was not measured.
+    heldout_losses: list[float] = field(default_factory=list)
+    heldout_seconds: float = 0.0  # time spent on held-out evaluation in this process
+
+    @property
+    def heldout_measured(self) -> list[tuple[int, float]]:
+        """(epoch, held-out loss) at the epochs it was measured."""
+        return [(i + 1, v) for i, v in enumerate(self.heldout_losses) if not np.isnan(v)]
 
     @property
     def sec_per_epoch(self) -> float:

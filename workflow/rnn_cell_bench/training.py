@@ -1,8 +1,13 @@
 """Full-batch training of one cell for one seed: the epoch loop, the same for every engine.
 
-After every epoch the loop records the loss and the epoch's wall time, prints a progress line,
-watches for divergence, writes periodic checkpoints and, on SIGTERM, a checkpoint and a clean
-exit. The engines (:mod:`rnn_cell_bench.engines`) only compute epochs.
+After every epoch the loop records the loss and the epoch's wall time, measures the held-out
+loss every ``eval_every`` epochs and after the last one, prints a progress line, watches for
+divergence, writes periodic checkpoints and, on SIGTERM, a checkpoint and a clean exit. The
+engines (:mod:`rnn_cell_bench.engines`) only compute epochs and held-out losses.
+
+The training loss of epoch ``e`` is the loss of the weights before that epoch's update (as
+Keras reports it); the held-out loss of epoch ``e`` is that of the weights after it. Held-out
+evaluation is timed apart from the epochs, so ``sec_per_epoch`` measures training alone.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import datetime as dt
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -28,6 +34,21 @@ from rnn_cell_bench.settings import (
 )
 
 
+@dataclass(frozen=True)
+class HeldOut:
+    """The held-out part of a data set, and the first step whose target counts."""
+
+    inputs: np.ndarray  # (m, steps, features)
+    targets: np.ndarray  # (m, steps, 1)
+    start: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", np.ascontiguousarray(self.inputs, dtype=np.float32))
+        object.__setattr__(self, "targets", np.ascontiguousarray(self.targets, dtype=np.float32))
+        if not 0 <= self.start < self.targets.shape[1]:
+            raise ValueError(f"held-out start {self.start} is not one of its steps")
+
+
 def format_duration(seconds: float) -> str:
     return str(dt.timedelta(seconds=round(max(seconds, 0.0))))
 
@@ -36,7 +57,9 @@ class EpochMonitor:
     """What happens after every epoch: timing, progress lines, divergence, periodic
     checkpoints, and the checkpoint-and-exit on SIGTERM."""
 
-    on_epoch: Callable[[int, float], None] | None = None  # on_epoch(epoch, loss), every epoch
+    # on_epoch(epoch, loss, held-out loss or NaN), every epoch
+    on_epoch: Callable[[int, float, float], None] | None = None
+    evaluate: Callable[[], float] | None = None  # the held-out loss of the current weights
 
     def __init__(self, result, cell, seed, settings, log, log_every, checkpointer, on_nan, stop):
         self.result, self.cell, self.seed, self.settings = result, cell, seed, settings
@@ -49,8 +72,19 @@ class EpochMonitor:
         result.seconds.append(seconds)
         result.losses.append(loss)
         done = len(result.losses)
+        heldout = math.nan
+        every = self.settings.eval_every
+        if (
+            self.evaluate is not None
+            and math.isfinite(loss)
+            and (done % every == 0 or done == epochs)
+        ):
+            started = time.perf_counter()
+            heldout = float(self.evaluate())
+            result.heldout_seconds += time.perf_counter() - started
+        result.heldout_losses.append(heldout)
         if self.on_epoch is not None:  # every epoch of the history, a diverged one included
-            self.on_epoch(done, loss)
+            self.on_epoch(done, loss, heldout)
         if not math.isfinite(loss):
             self.log(f"epoch {done}/{epochs}  loss {loss}: diverged")
             if self.on_nan == "fail":
@@ -59,19 +93,27 @@ class EpochMonitor:
             return False
         if done % self.log_every == 0 or done == epochs:
             pace = result.sec_per_epoch
+            measured = result.heldout_measured
+            held = f"  held-out {measured[-1][1]:.6g} (epoch {measured[-1][0]})" if measured else ""
             self.log(
-                f"epoch {done}/{epochs}  loss {loss:.6g}  {pace:.3f} s/epoch  "
+                f"epoch {done}/{epochs}  loss {loss:.6g}{held}  {pace:.3f} s/epoch  "
                 f"ETA {format_duration(pace * (epochs - done))}"
             )
         if self.checkpointer is None or done == epochs:
             return True
         if self.stop_requested.is_set():
-            self.checkpointer.save(*engine.snapshot(), result.losses, result.seconds)
+            self._save(engine)
             self.log(f"SIGTERM: saved checkpoint at epoch {done}, exiting to be retried")
             raise TrainingInterrupted(f"stopped by SIGTERM after epoch {done}")
         if done % self.checkpointer.every == 0:
-            self.checkpointer.save(*engine.snapshot(), result.losses, result.seconds)
+            self._save(engine)
         return True
+
+    def _save(self, engine: Engine) -> None:
+        result = self.result
+        self.checkpointer.save(
+            *engine.snapshot(), result.losses, result.seconds, result.heldout_losses
+        )
 
 
 def train(
@@ -84,7 +126,8 @@ def train(
     log_every: int = 50,
     checkpointer: Checkpointer | None = None,
     on_nan: str = "stop_run",
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+    heldout: HeldOut | None = None,
 ) -> RunResult:
     """Train ``cell`` on the whole data set as one batch, one optimizer step per epoch.
 
@@ -94,8 +137,11 @@ def train(
     resumes from its checkpoint when there is one, saves one every ``checkpointer.every``
     epochs, and on SIGTERM saves one and raises :class:`TrainingInterrupted`. A NaN or inf loss
     ends the run as ``diverged`` (``on_nan="stop_run"``) or raises :class:`TrainingDiverged`
-    (``on_nan="fail"``). ``on_epoch(epoch, loss)``, if given, is called after every epoch
-    (numbered from 1, resumed epochs not repeated), outside the epoch's timing: a live view.
+    (``on_nan="fail"``). With ``heldout``, the held-out loss is measured after the update of
+    every ``settings.eval_every``-th epoch and of the last (``RunResult.heldout_losses``, NaN
+    elsewhere). ``on_epoch(epoch, loss, heldout_loss)``, if given, is called after every
+    epoch (numbered from 1, resumed epochs not repeated; the held-out loss NaN where it was not
+    measured), outside the epoch's timing: a live view.
     """
     if on_nan not in ON_NAN:
         raise ValueError(f"train.on_nan must be one of {ON_NAN}, got {on_nan!r}")
@@ -121,6 +167,7 @@ def train(
     if checkpoint is not None:
         engine.restore(checkpoint.weights, checkpoint.optimizer_state)
         result.losses, result.seconds = checkpoint.losses, checkpoint.seconds
+        result.heldout_losses = checkpoint.heldout_losses
         result.resumed_from = checkpoint.epoch
         log(f"resumed from checkpoint {checkpointer.path} at epoch {result.resumed_from}")
 
@@ -129,6 +176,10 @@ def train(
             result, cell, seed, settings, log, log_every, checkpointer, on_nan, stop_requested
         )
         monitor.on_epoch = on_epoch
+        if heldout is not None:
+            monitor.evaluate = lambda: engine.evaluate(
+                heldout.inputs, heldout.targets, heldout.start
+            )
         for _ in range(result.resumed_from, settings.epochs):
             started = time.perf_counter()
             loss = engine.run_epoch()

@@ -10,7 +10,13 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # the package sits be
 import pandas as pd
 
 from rnn_cell_bench.checkpoints import Checkpointer
-from rnn_cell_bench.data import DataFileError, DataSettings, file_sha256, read_dataset
+from rnn_cell_bench.data import (
+    AnyDataSettings,
+    DataFileError,
+    file_sha256,
+    read_dataset,
+    settings_from_attrs,
+)
 from rnn_cell_bench.gpu_slots import claim_gpu
 from rnn_cell_bench.live_view import tensorboard_scalars
 from rnn_cell_bench.logs import redirect_output
@@ -18,14 +24,14 @@ from rnn_cell_bench.models import save_model
 from rnn_cell_bench.provenance import run_fingerprint, run_record, write_json
 from rnn_cell_bench.runtime import configure_threads, device_name, resolve_engine
 from rnn_cell_bench.settings import TrainingDiverged, TrainingInterrupted, TrainSettings
-from rnn_cell_bench.training import train
+from rnn_cell_bench.training import HeldOut, train
 
 EXIT_INTERRUPTED = 128 + 15  # the shell's code for "ended by SIGTERM": the job is retried
 
 
 def main(
     data_path: str,
-    expected_data: DataSettings,
+    expected_data: AnyDataSettings,
     cell: str,
     seed: int,
     settings: TrainSettings,
@@ -38,18 +44,20 @@ def main(
 ) -> int:
     configure_threads(threads)
     try:  # refuse a damaged file, or one generated with other settings, before any training
-        inputs, targets, attrs = read_dataset(data_path, expected=expected_data)
+        dataset = read_dataset(data_path, expected=expected_data)
     except DataFileError as error:
         print(f"error: {error}", flush=True)
         return 2
+    inputs, targets = dataset.inputs, dataset.targets
+    heldout = HeldOut(dataset.heldout_inputs, dataset.heldout_targets, dataset.heldout_start)
     data_sha256 = file_sha256(data_path)
     # From here on, settings name the engine that runs: hashes and records never say "auto".
     settings = dataclasses.replace(settings, engine=resolve_engine(settings.engine))
     device = device_name()
     print(f"device: {device}, engine: {settings.engine}, threads: {threads}", flush=True)
     print(
-        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape}: "
-        f"{settings}",
+        f"training {cell} seed {seed} (pid {os.getpid()}) on {data_path} {inputs.shape}, "
+        f"held out {heldout.inputs.shape} from step {heldout.start}: {settings}",
         flush=True,
     )
     checkpointer = Checkpointer(
@@ -70,6 +78,7 @@ def main(
                 checkpointer=checkpointer,
                 on_nan=options["on_nan"],
                 on_epoch=on_epoch,
+                heldout=heldout,
             )
     except TrainingInterrupted as stop:
         print(f"interrupted: {stop}", flush=True)
@@ -82,6 +91,7 @@ def main(
             "epoch": range(1, len(result.losses) + 1),
             "loss": result.losses,
             "seconds": result.seconds,
+            "heldout_loss": result.heldout_losses,  # empty where not measured
         }
     )
     history.to_csv(outputs.history, index=False, float_format="%.9g")
@@ -93,7 +103,7 @@ def main(
         settings,
         input_dim=inputs.shape[-1],
     )
-    data = {"file": data_path, "sha256": data_sha256, "attrs": attrs}
+    data = {"file": data_path, "sha256": data_sha256, "attrs": dataset.attrs}
     record = run_record(result, cell, seed, settings, threads, data, device, source_dir, gpu)
     write_json(record, outputs.run)
     if not options["keep_checkpoints"]:
@@ -113,7 +123,7 @@ if "snakemake" in globals():
     print(f"gpu: {gpu.describe() if gpu else 'none'}", flush=True)
     exit_code = main(
         data_path=snakemake.input.data,
-        expected_data=DataSettings.from_attrs(snakemake.params.data_settings),
+        expected_data=settings_from_attrs(snakemake.params.data_settings),
         cell=snakemake.wildcards.cell,
         seed=int(snakemake.wildcards.seed),
         settings=TrainSettings(**snakemake.params.settings),
