@@ -27,6 +27,7 @@ WORKER_GROUPS = {
     r"^tests/test_fused_isa\.py::": "the runs per instruction set",
     r"^tests/test_report\.py::": "the report",
     r"^tests/test_study_workflow\.py::": "the finished study",
+    r"^tests/test_own_data\.py::(?!test_bad_input)": "the finished project on a file",
     r"^tests/test_reliability\.py::(.*\[fused\]|test_a_code_change\w*|test_sigkill\w*)$": (
         "the fused reference run"
     ),
