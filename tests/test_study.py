@@ -106,3 +106,17 @@ def test_directory_names_are_stable_and_safe():
     assert format_value({"lstm": 16, "gru": 18}) == format_value({"gru": 18, "lstm": 16})
     with pytest.raises(ValueError, match="cannot name a directory"):
         format_value("a/b")
+
+
+def test_an_axis_the_data_source_ignores_is_refused(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "mine.csv").write_text("x\n" + "1\n2\n" * 20)
+    config["study"] = {"data.split": ["time", "sequence"]}  # the generator has no split
+    with pytest.raises(StudyError, match=r"study.data.split: a key for data.file, which no"):
+        expand_study(copy.deepcopy(config))
+    config["data"]["file"] = "mine.csv"
+    config["study"] = {"data.n_steps": [100, 200]}  # a file has its own length
+    with pytest.raises(StudyError, match=r"study.data.n_steps: the generator's key has no"):
+        expand_study(copy.deepcopy(config))
+    config["study"] = {"data.heldout_fraction": [0.2, 0.3], "data.file": ["mine.csv"]}
+    assert len(expand_study(copy.deepcopy(config))) == 2

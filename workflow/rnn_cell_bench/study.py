@@ -33,6 +33,25 @@ NO_RESULT_KEYS = (
     "train.keep_checkpoints",
     "train.tensorboard",
 )
+# Keys that only one data source reads: an axis over one the other source ignores would train
+# the same runs once per value.
+GENERATOR_ONLY_KEYS = tuple(
+    f"data.{key}"
+    for key in (
+        "n_sequences",
+        "n_steps",
+        "periods",
+        "angle_step",
+        "noise_std",
+        "bias",
+        "seed",
+        "heldout_sequences",
+    )
+)
+FILE_ONLY_KEYS = tuple(
+    f"data.{key}"
+    for key in ("dataset", "sequence_column", "target", "inputs", "split", "heldout_fraction")
+)
 _SAFE_LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
 
 
@@ -153,6 +172,18 @@ def expand_study(config: Mapping, schema_path: str | Path = SCHEMA_PATH) -> list
         for problem in semantic_problems(condition_config):
             problems.append(f"study condition {directory}: {problem}")
         conditions.append(Condition(directory, values, condition_config))
+    with_file = [bool(c.config["data"].get("file")) for c in conditions]
+    for key in axes:
+        if key in GENERATOR_ONLY_KEYS and all(with_file):
+            problems.append(
+                f"study.{key}: the generator's key has no effect with data.file set, so its "
+                f"conditions would train identical runs"
+            )
+        if key in FILE_ONLY_KEYS and not any(with_file):
+            problems.append(
+                f"study.{key}: a key for data.file, which no condition sets (the generator "
+                f"ignores it), so its conditions would train identical runs"
+            )
     if problems:
         raise StudyError(problems)
     return conditions
