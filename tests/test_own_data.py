@@ -231,3 +231,30 @@ def test_bad_input_stops_before_training_naming_the_file_and_the_place(tmp_path)
         if case != "missing file":
             assert "data.file series.csv: " in output, case
         assert not (project / RESULTS / "runs").exists(), case
+
+
+@pytest.mark.parametrize("kind", ["npy", "hdf5"])
+def test_an_array_file_split_by_sequence_runs_through_the_workflow(tmp_path, kind):
+    import h5py
+
+    project = own_project(tmp_path / "project")
+    array = np.random.default_rng(5).normal(size=(4, 40, 2)).cumsum(axis=1)
+    data = {"sequence_column": None, "target": 1, "inputs": None, "split": "sequence"}
+    if kind == "npy":
+        np.save(project / "series.npy", array)
+        data.update(file="series.npy", dataset=None)
+    else:
+        with h5py.File(project / "series.h5", "w") as h5:
+            h5["runs/values"] = array
+        data.update(file="series.h5", dataset="runs/values")
+    edit_config(project, data=data, seeds=[0])
+    run = RESULTS / "runs/gru/seed_0"
+    snakemake(project, str(run / "run.json"), "--resources", "gpu=1")
+    log = (project / RESULTS / "logs/train/gru/seed_0.log").read_text()
+    # 4 sequences, the last (round(0.25 x 4) = 1) held out whole; horizon 5 of 40 steps
+    assert "(3, 35, 2), held out (1, 35, 2) from step 0" in log
+    record = json.loads((project / run / "run.json").read_text())
+    assert record["input_dim"] == 2
+    assert (
+        "the last 1 of 4 sequences held out (3)" in record["data"]["attrs"]["description"]["split"]
+    )
