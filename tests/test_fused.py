@@ -20,7 +20,7 @@ from rnn_cell_bench.settings import TrainSettings
 from rnn_cell_bench.training import train
 
 DATA = DataSettings(n_sequences=6, n_steps=400, periods=(40.0, 110.0), horizon=20)
-CELLS = ["lstm", "gru"]
+CELLS = ["lstm", "gru", "rnn"]
 
 
 @pytest.fixture(scope="module")

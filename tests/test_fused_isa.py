@@ -3,8 +3,8 @@
 numba compiles for the host CPU unless ``NUMBA_CPU_NAME`` names another target, and it can
 generate code for an older one than the host: so one machine can check that the SSE2 baseline
 (x86-64) and, on an AVX-512 host, AVX2 (haswell) give exactly the host's losses, gradients,
-weights and held-out losses, for one input feature and for three. Each target gets its own
-numba cache folder, so the compiled kernels cannot be shared."""
+weights and held-out losses of every cell (LSTM, GRU, RNN), for one input feature and for
+three. Each target gets its own numba cache folder, so the compiled kernels cannot be shared."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from llvmlite import binding as ll
 
 WORKFLOW = Path(__file__).resolve().parents[1] / "workflow"
 
-# A few epochs of fused training on random data, both cells, one input feature and three, with
+# A few epochs of fused training on random data, every cell, one input feature and three, with
 # the held-out loss on sequences of another shape every epoch; every float array is written out.
 TRAINING = """
 import sys
@@ -37,11 +37,12 @@ for input_dim in (1, 3):
     held_inputs = rng.normal(size=(11, 170, input_dim)).astype(np.float32)
     held_targets = np.sin(np.cumsum(held_inputs[..., :1], axis=1) * 0.3).astype(np.float32)
     # unit counts that leave remainders after every tile of the kernels' loops
-    for cell, gates, clip, units in (("lstm", 4, "global", 5), ("gru", 3, "per_variable", 7)):
+    cases = (("lstm", 4, "global", 5), ("gru", 3, "per_variable", 7), ("rnn", 1, "global", 9))
+    for cell, gates, clip, units in cases:
         weights = [
             rng.normal(0, 0.5, (input_dim, gates * units)).astype(np.float32),
             rng.normal(0, 0.3, (units, gates * units)).astype(np.float32),
-            rng.normal(0, 0.1, (gates * units,) if cell == "lstm" else (2, gates * units)),
+            rng.normal(0, 0.1, (2, gates * units) if cell == "gru" else (gates * units,)),
             rng.normal(0, 0.3, (units, 1)).astype(np.float32),
             np.zeros(1, dtype=np.float32),
         ]
@@ -111,3 +112,7 @@ def test_every_target_and_thread_count_gives_the_hosts_bits(results, name):
         assert np.all(np.isfinite(reference[f"lstm_{input_dim}_losses"]))
         assert np.all(np.isfinite(reference[f"lstm_{input_dim}_heldout"]))
         assert reference[f"gru_{input_dim}_grad0_0"].shape == (input_dim, 21)
+        assert np.all(np.isfinite(reference[f"rnn_{input_dim}_losses"]))
+        assert np.all(np.isfinite(reference[f"rnn_{input_dim}_heldout"]))
+        assert reference[f"rnn_{input_dim}_grad0_1"].shape == (9, 9)
+        assert reference[f"rnn_{input_dim}_grad0_2"].shape == (9,)

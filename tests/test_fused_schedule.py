@@ -77,7 +77,7 @@ def bits(result) -> list[bytes]:
     return [np.float64(loss).tobytes()] + [g.tobytes() for g in grads]
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
 def test_reused_workspaces_and_thread_counts_leave_every_bit_unchanged(cell):
     """5 blocks (40 sequences): one thread, then two, with the workspaces of a call on other
     data in between; then a fresh set of workspaces: all give the same bits."""

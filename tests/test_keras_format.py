@@ -64,6 +64,53 @@ def test_our_file_is_keras_own_file(tmp_path, cell, units, clip):
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), reference.predict(x, verbose=0))
 
 
+def adam_state(weights, rng):
+    """An Adam state in Keras' order (iteration, learning rate, moments per weight)."""
+    state = [np.array(3, dtype=np.int64), np.float32(0.002)]
+    for w in weights:
+        state += [rng.normal(size=w.shape).astype(np.float32) for _ in range(2)]
+    return state
+
+
+@pytest.mark.parametrize(
+    ("cell", "init"),
+    [
+        ("rnn", {}),
+        ("rnn", {"kernel_initializer": "orthogonal", "recurrent_initializer": "he_uniform"}),
+        ("lstm", {"kernel_initializer": "he_normal", "unit_forget_bias": False}),
+        ("gru", {"kernel_initializer": "glorot_normal", "recurrent_initializer": "lecun_normal"}),
+    ],
+)
+def test_our_file_records_the_cell_and_the_initializers_the_run_used(tmp_path, cell, init):
+    """Every cell, and a run with other initializers: the saved config says what the run used
+    (it once said glorot_uniform, orthogonal and unit_forget_bias: true whatever the run)."""
+    from rnn_cell_bench.models import layer_settings
+
+    rng = np.random.default_rng(1)
+    weights = initial_weights(cell, 6, 2, input_dim=3, **init)
+    state = adam_state(weights, rng)
+    settings = TrainSettings(units=6, learning_rate=0.002, clipnorm=0.5, **init)
+    ours, theirs = tmp_path / "ours.keras", tmp_path / "theirs.keras"
+    layer = layer_settings(cell, **init)
+    write_model(ours, cell, weights, state, 0.002, 0.5, "global", input_dim=3, layer=layer)
+    keras.backend.clear_session()
+    save_keras_native(theirs, cell, weights, make_optimizer(settings), state, 3, **init)
+
+    def config(path):
+        with zipfile.ZipFile(path) as archive:
+            return json.loads(archive.read("config.json"))
+
+    assert without_object_ids(config(ours)) == without_object_ids(config(theirs))
+    loaded = keras.saving.load_model(ours, safe_mode=True).get_layer(cell)
+    expected = {**{"kernel_initializer": "glorot_uniform"}, **init}
+    kernel = type(loaded.cell.kernel_initializer).__name__
+    assert kernel.lower() == expected["kernel_initializer"].replace("_", "")
+    if cell == "lstm":
+        assert loaded.cell.unit_forget_bias is False
+    for got, want in zip(keras.saving.load_model(ours).get_weights(), weights, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_a_wrong_layout_is_refused(tmp_path):
     weights, state = trained("gru", 4, TrainSettings(units=4))
     with pytest.raises(ValueError, match="lstm layout"):

@@ -21,7 +21,7 @@ from rnn_cell_bench.models import (
 keras_tf_rnn = importlib.import_module("keras.src.backend.tensorflow.rnn")
 
 
-@pytest.mark.parametrize(("cell", "recurrent"), [("lstm", 1152), ("gru", 912)])
+@pytest.mark.parametrize(("cell", "recurrent"), [("lstm", 1152), ("gru", 912), ("rnn", 288)])
 def test_parameter_counts(cell, recurrent):
     model = build_model(cell, units=16, seed=0)
     counts = {w.path.split("/")[0]: 0 for w in model.trainable_weights}
@@ -90,8 +90,29 @@ def test_initial_weights_depend_only_on_the_seed():
 
 
 def test_unknown_cell_is_refused():
-    with pytest.raises(ValueError, match="unknown cell 'rnn'"):
-        build_model("rnn", 16, seed=0)
+    with pytest.raises(ValueError, match="unknown cell 'vanilla'; known cells: lstm, gru, rnn"):
+        build_model("vanilla", 16, seed=0)
+
+
+def test_the_plain_rnn_is_keras_simple_rnn_with_the_same_initializers():
+    layer = build_model("rnn", units=16, seed=0).get_layer("rnn")
+    assert isinstance(layer, keras.layers.SimpleRNN) and layer.return_sequences
+    assert layer.activation is keras.activations.tanh
+    assert isinstance(layer.cell.kernel_initializer, keras.initializers.GlorotUniform)
+    assert isinstance(layer.cell.recurrent_initializer, keras.initializers.Orthogonal)
+    np.testing.assert_array_equal(layer.cell.bias.numpy(), 0.0)
+    assert expected_params("rnn", 16)["total"] == 305
+
+
+def test_a_model_records_the_initializers_its_weights_were_drawn_with():
+    init = {"kernel_initializer": "he_normal", "recurrent_initializer": "lecun_uniform"}
+    for cell in ("lstm", "gru", "rnn"):
+        layer = build_model(cell, 8, seed=0, unit_forget_bias=False, **init).get_layer(cell)
+        assert isinstance(layer.cell.kernel_initializer, keras.initializers.HeNormal), cell
+        assert isinstance(layer.cell.recurrent_initializer, keras.initializers.LecunUniform)
+    lstm = build_model("lstm", 8, seed=0, unit_forget_bias=False).get_layer("lstm")
+    assert not lstm.cell.unit_forget_bias
+    np.testing.assert_array_equal(lstm.cell.bias.numpy(), 0.0)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -162,6 +163,18 @@ def test_a_non_default_initializer_gives_matching_losses_on_both_engines(
         )
         assert record["settings"]["kernel_initializer"] == "he_normal"
         assert record["settings"]["unit_forget_bias"] is False
+        # The saved model says so too, whichever engine wrote it.
+        for engine in ("keras", "fused"):
+            path = runs / f"train.engine~{engine}" / cell / "seed_0" / "model.keras"
+            with zipfile.ZipFile(path) as archive:
+                (layer,) = [
+                    item["config"]
+                    for item in json.loads(archive.read("config.json"))["config"]["layers"]
+                    if item["name"] == cell
+                ]
+            assert layer["kernel_initializer"]["class_name"] == "HeNormal", engine
+            assert layer["recurrent_initializer"]["class_name"] == "GlorotUniform", engine
+            assert layer["unit_forget_bias"] is False, engine
         # Other initial weights than the default config's run of the same seed.
         first_default = pd.read_csv(default / cell / "seed_0" / "history.csv")["loss"][0]
         assert abs(fused["loss"][0] - first_default) > 1e-6

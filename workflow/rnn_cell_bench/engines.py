@@ -47,7 +47,14 @@ class KerasEngine:
 
         tf = import_tensorflow()
         tf.config.experimental.enable_op_determinism()
-        self.model = keras_model(cell, settings.units, input_dim=inputs.shape[-1])
+        self.model = keras_model(
+            cell,
+            settings.units,
+            input_dim=inputs.shape[-1],
+            kernel_initializer=settings.kernel_initializer,
+            recurrent_initializer=settings.recurrent_initializer,
+            unit_forget_bias=settings.unit_forget_bias,
+        )
         self.model.set_weights(weights)
         self.model.compile(optimizer=make_optimizer(settings), loss="mse")
         self.model.optimizer.build(self.model.trainable_variables)

@@ -1,15 +1,19 @@
-"""The fused CPU engine: LSTM and GRU forward and backward over the full sequence in numba.
+"""The fused CPU engine: LSTM, GRU and plain RNN forward and backward over the full sequence
+in numba.
 
 The model, its parameterization and the optimizer are those of the Keras reference
 (:mod:`rnn_cell_bench.models`), only computed differently:
 
 - Inputs are ``(batch, steps, input_dim)``, targets ``(batch, steps, 1)``.
 - Parameters are the Keras 3 tensors, in Keras order: ``kernel`` (input_dim, G),
-  ``recurrent_kernel`` (H, G), ``bias`` (G,) for the LSTM or (2, G) for the GRU
+  ``recurrent_kernel`` (H, G), ``bias`` (G,) for the LSTM and the RNN or (2, G) for the GRU
   (``reset_after``: input and recurrent bias), then the read-out ``kernel`` (H, 1) and ``bias``
-  (1,). Gates in Keras order: LSTM i, f, c, o (G = 4H); GRU z, r, h (G = 3H).
+  (1,). Gates in Keras order: LSTM i, f, c, o (G = 4H); GRU z, r, h (G = 3H); the RNN
+  (Keras ``SimpleRNN``, ``h_t = tanh(x_t W + b + h_{t-1} R)``) has none (G = H). Inside, the
+  gate columns are unit-major (column ``u * G / H + g``); the gradients come back in Keras
+  order.
 - The initial weights are taken from the Keras model built with the same seed, so both engines
-  start from identical values (``glorot_uniform``, ``orthogonal``, forget bias 1).
+  start from identical values (``glorot_uniform``, ``orthogonal``, the LSTM's forget bias 1).
 - Loss: mean squared error over all sequences and steps (:func:`loss_and_gradients`). Adam and
   both clipping modes follow Keras 3 step for step (:class:`FusedAdam`).
 - The held-out loss (:func:`heldout_loss`): the forward pass alone on another set of
@@ -19,11 +23,12 @@ Layout: sequences across SIMD lanes. The batch is cut into blocks of ``LANES`` s
 last one padded with zero sequences, whose results are dropped) and transposed so that a block
 is a ``(steps, input_dim, LANES)`` array of inputs and a ``(steps, LANES)`` array of targets,
 with its sequences contiguous. A block runs forward over all steps and then backward, keeping
-its activations as ``(steps, units or gates, LANES)`` arrays. Every loop nest ends in a loop
-over the lanes: each gate, each product of the recurrent matrix and each gradient update is
-done for the block's sequences side by side, which the compiler turns into full-width vector
-instructions (8 float32 lanes with AVX2, 4 with SSE2) without reordering any sum: a lane only
-ever combines values of its own sequence, and in the same order as a plain scalar loop over
+its activations as ``(steps, units or gates, LANES)`` arrays (the RNN only its hidden states,
+``(steps + 1, units, LANES)``: its ``tanh``'s derivative is ``1 - h^2``). Every loop nest ends
+in a loop over the lanes: each gate, each product of the recurrent matrix and each gradient
+update is done for the block's sequences side by side, which the compiler turns into full-width
+vector instructions (8 float32 lanes with AVX2, 4 with SSE2) without reordering any sum: a lane
+only ever combines values of its own sequence, and in the same order as a plain scalar loop over
 one sequence would.
 
 Where the time goes, and how the loops are arranged for it (each arrangement changes only the
@@ -38,19 +43,20 @@ order in which independent sums advance, never the order of the terms within a s
   ``WINDOW`` steps' factors are kept and added in one pass per window, tile by tile, with the
   sums in registers over the window's steps (:func:`_add_steps`).
 - The input features enter a gate's sum before the recurrent product, one feature after
-  another: the LSTM's ``z = b + x_0 w_0 (+ x_1 w_1 ...) + h R``, the GRU's
+  another: the LSTM's and the RNN's ``z = b + x_0 w_0 (+ x_1 w_1 ...) + h R``, the GRU's
   ``x W = x_0 w_0 (+ x_1 w_1 ...)`` and then ``(x W + b_in) + (h R + b_rec)`` (the
-  candidate's ``(x W + b_in) + r (h R + b_rec)``); the kernel's
-  gradient is summed over the steps like the recurrent kernel's, with ``input_dim`` rows. With
-  one feature these are the operations, in the order, of the one-feature kernels before them,
-  so that every published result stays exactly true.
-- The arrays of a block (about 3 kB per step at 16 units) are allocated once per shape and
-  reused every epoch (:func:`_workspaces`); fresh ones cost more in page faults than the
-  backward pass. The shapes used last are kept side by side (``KEPT_SHAPES``), so that a run
-  that computes a held-out loss every few epochs keeps the training set's and the held-out
-  set's. Each block's forward and backward pass are separate tasks, so that 2 threads share 5
-  blocks 2.5 to 2.5 rather than 3 to 2 (:func:`_run_passes`); the held-out loss's second task
-  sums the block's squared errors (:func:`_add_squared_errors`).
+  candidate's ``(x W + b_in) + r (h R + b_rec)``); the kernel's gradient is summed over the
+  steps like the recurrent kernel's, with ``input_dim`` rows. With one feature these are the
+  operations, in the order, of the one-feature kernels before them, so that every published
+  result stays exactly true. (Keras' ``SimpleRNN`` adds ``(x W + b) + h R``: the same sum
+  with one feature, rounded otherwise with several.)
+- The arrays of a block (about 3 kB per step for a 16-unit LSTM, 0.5 kB for the RNN) are
+  allocated once per shape and reused every epoch (:func:`_workspaces`); fresh ones cost more in
+  page faults than the backward pass. The shapes used last are kept side by side
+  (``KEPT_SHAPES``), so that a run that computes a held-out loss every few epochs keeps the
+  training set's and the held-out set's. Each block's forward and backward pass are separate
+  tasks, so that 2 threads share 5 blocks 2.5 to 2.5 rather than 3 to 2 (:func:`_run_passes`);
+  the held-out loss's second task sums the block's squared errors (:func:`_add_squared_errors`).
 
 Bit-identical results on any x86-64 CPU, for any thread count:
 
@@ -84,7 +90,8 @@ from numba.core import cgutils
 from numba.core.compiler import CompilerBase, DefaultPassBuilder
 from numba.extending import intrinsic
 
-from rnn_cell_bench.models import CELLS, GATES
+from rnn_cell_bench.cells import cell_spec
+from rnn_cell_bench.models import GATES
 
 BETA_1, BETA_2, EPSILON = 0.9, 0.999, 1e-7  # Keras Adam defaults
 
@@ -522,6 +529,84 @@ def _gru_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
             _flush_all(parts, sums)
 
 
+@_lanes_kernel
+def _rnn_forward(xs, ys, kernel, recurrent, bias, dense_kernel, dense_bias, state, loss):
+    """:func:`_lstm_forward` for the plain tanh RNN: ``state`` = (hs, z, prediction, errors),
+    ``z`` the step's ``b + x W + h_prev R``. No current-state copy is needed: the step reads
+    ``hs[t]`` only in the recurrent product, before it writes ``hs[t + 1]``."""
+    xs, ys, loss = _fixed(xs), _fixed(ys), _fixed(loss)
+    hs, z, prediction, errors = (
+        _fixed(state[0]),
+        _fixed(state[1]),
+        _fixed(state[2]),
+        _fixed(state[3]),
+    )
+    steps, features, units = xs.shape[0], xs.shape[1], recurrent.shape[0]
+    for t in range(steps):
+        # b + x_0 w_0, then + x_1 w_1 and so on, then + h_prev R, as in the LSTM
+        for j in range(units):
+            b, w = bias[j], kernel[0, j]
+            for lane in range(LANES):
+                z[j, lane] = b + xs[t, 0, lane] * w
+        for i in range(1, features):
+            for j in range(units):
+                w = kernel[i, j]
+                for lane in range(LANES):
+                    z[j, lane] += xs[t, i, lane] * w
+        _add_product(z, hs[t], recurrent)
+        for lane in range(LANES):
+            prediction[lane] = dense_bias[0]
+        for j in range(units):
+            w = dense_kernel[j, 0]
+            for lane in range(LANES):
+                h = _tanh(z[j, lane])
+                hs[t + 1, j, lane] = h
+                prediction[lane] += h * w
+        for lane in range(LANES):
+            err = prediction[lane] - ys[t, lane]
+            errors[t, lane] = err
+            loss[lane] += err * err
+
+
+@_lanes_kernel
+def _rnn_backward(xs, recurrent, dense_kernel, scale, state, work, parts, sums):
+    """:func:`_lstm_backward` for the plain tanh RNN: ``dz = dh (1 - h^2)`` from the step's
+    output ``h`` (``hs[t + 1]``), ``dh`` the read-out's and the next step's ``R dz``."""
+    xs = _fixed(xs)
+    hs, errors = _fixed(state[0]), _fixed(state[3])
+    dh_next, dy = _fixed(work[0]), _fixed(work[1])
+    # the last steps' dz, inputs and hidden states, added to the gradient sums every WINDOW steps
+    dz_steps, x_steps, h_steps = _fixed(work[2]), _fixed(work[3]), _fixed(work[4])
+    part_kernel, part_recurrent, part_bias = _fixed(parts[0]), _fixed(parts[1]), _fixed(parts[2])
+    part_dense, part_dense_bias = _fixed(parts[3]), _fixed(parts[4])
+    steps, features, units = xs.shape[0], xs.shape[1], recurrent.shape[0]
+    for t in range(steps - 1, -1, -1):
+        step = (steps - 1 - t) % WINDOW
+        dz = dz_steps[step]
+        for lane in range(LANES):
+            dy[lane] = scale * errors[t, lane]
+            part_dense_bias[lane] += dy[lane]
+            x_steps[step, 0, lane] = xs[t, 0, lane]
+        for i in range(1, features):
+            for lane in range(LANES):
+                x_steps[step, i, lane] = xs[t, i, lane]
+        for j in range(units):
+            w = dense_kernel[j, 0]
+            for lane in range(LANES):
+                h = hs[t + 1, j, lane]
+                part_dense[j, lane] += h * dy[lane]
+                h_steps[step, j, lane] = hs[t, j, lane]
+                dh = dy[lane] * w + dh_next[j, lane]
+                dz[j, lane] = dh * (_ONE - h * h)
+        _product(dh_next, recurrent, dz)
+        if step == WINDOW - 1 or t == 0:
+            _add_steps(part_kernel, x_steps, dz_steps, step + 1)
+            _add_sums(part_bias[0], dz_steps, step + 1)
+            _add_steps(part_recurrent, h_steps, dz_steps, step + 1)
+        if (steps - t) % CHUNK == 0 or t == 0:
+            _flush_all(parts, sums)
+
+
 def _lanes(shape: tuple[int, ...]) -> np.ndarray:
     """Zeros of ``shape`` with a float32 lane for each sequence of a block."""
     return np.zeros(shape + (LANES,), dtype=np.float32)
@@ -530,8 +615,9 @@ def _lanes(shape: tuple[int, ...]) -> np.ndarray:
 def _workspace(cell: str, steps: int, units: int, input_dim: int) -> tuple:
     """The arrays one block needs from its forward pass to the end of its backward pass:
     (state, work, parts, sums, loss), see :func:`_lstm_block_forward`. About 3 kB per step
-    and lane set for 16 units (60 MB at 20,000 steps), so they are allocated once and reused,
-    not once per block and epoch."""
+    and lane set for a 16-unit LSTM (60 MB at 20,000 steps; the RNN's about 0.5 kB), so they
+    are allocated once and reused, not once per block and epoch. The errors are ``state[3]``
+    for every cell (:func:`heldout_loss` reads them there)."""
     gates = GATES[cell] * units
     if cell == "lstm":
         # hs and cs (h_0 = c_0 = 0), activated i, f, g, o, errors, the step's z and prediction, c
@@ -540,7 +626,7 @@ def _workspace(cell: str, steps: int, units: int, input_dim: int) -> tuple:
         # dh_next, dc_next, dy, and the last WINDOW steps' dz, inputs and hidden states
         work = [(units,), (units,), (), (WINDOW, gates), (WINDOW, input_dim), (WINDOW, units)]
         bias_rows = 1
-    else:
+    elif cell == "gru":
         # hs (h_0 = 0), activated z, r, h~, h_prev R_h + b_rec_h, errors, the step's inner
         # sums h_prev R + b_rec and prediction, h, the step's x W
         state = [(steps + 1, units), (steps, gates), (steps, units), (steps,)]
@@ -550,6 +636,12 @@ def _workspace(cell: str, steps: int, units: int, input_dim: int) -> tuple:
         work = [(units,), (), (units,), (WINDOW, gates), (WINDOW, gates), (WINDOW, input_dim)]
         work += [(WINDOW, units)]
         bias_rows = 2
+    else:
+        # the RNN: hs (h_0 = 0), the step's z and prediction, errors
+        state = [(steps + 1, units), (units,), (), (steps,)]
+        # dh_next, dy, and the last WINDOW steps' dz, inputs and hidden states
+        work = [(units,), (), (WINDOW, units), (WINDOW, input_dim), (WINDOW, units)]
+        bias_rows = 1
     # float32 gradient sums of the current chunk of steps: kernel, recurrent kernel, bias,
     # dense kernel, dense bias; then their float64 totals
     parts = [(input_dim, gates), (units, gates), (bias_rows, gates), (units,), ()]
@@ -578,6 +670,20 @@ def _reset(space):
     _zero(state[6])
     _zero(work[0])
     _zero(work[1])
+    for part in literal_unroll(parts):
+        _zero(part)
+    for total in literal_unroll(sums):
+        _zero(total)
+    _zero(loss)
+
+
+@njit(inline="always")
+def _rnn_reset(space):
+    """:func:`_reset` for the RNN's workspace: ``h_0``, ``dh_next``, the gradient sums and the
+    loss."""
+    state, work, parts, sums, loss = space
+    _zero(state[0][0])
+    _zero(work[0])
     for part in literal_unroll(parts):
         _zero(part)
     for total in literal_unroll(sums):
@@ -638,6 +744,24 @@ def _gru_block_backward(block, x, weights, scale, space, out):
 
 
 @njit(nogil=True, cache=True)
+def _rnn_block_forward(block, x, y, weights, space):
+    """:func:`_lstm_block_forward` for the RNN."""
+    kernel, recurrent, bias, dense_kernel, dense_bias = weights
+    _rnn_reset(space)
+    state, loss = space[0], space[4]
+    _rnn_forward(x[block], y[block], kernel, recurrent, bias, dense_kernel, dense_bias, state, loss)
+
+
+@njit(nogil=True, cache=True)
+def _rnn_block_backward(block, x, weights, scale, space, out):
+    """:func:`_lstm_block_backward` for the RNN."""
+    recurrent, dense_kernel = weights[1], weights[3]
+    state, work, parts, sums, loss = space
+    _rnn_backward(x[block], recurrent, dense_kernel, scale, state, work, parts, sums)
+    _store(block, loss, sums, out)
+
+
+@njit(nogil=True, cache=True)
 def _add_squared_errors(errors, start, out):
     """``out[lane] += errors[t, lane] ** 2`` in float64 for the steps ``t >= start`` one after
     another: each lane's (sequence's) held-out sum of squares, in step order. A float32
@@ -664,6 +788,7 @@ def _sum_sequences(values, batch):
 PASSES = {
     "lstm": (_lstm_block_forward, _lstm_block_backward),
     "gru": (_gru_block_forward, _gru_block_backward),
+    "rnn": (_rnn_block_forward, _rnn_block_backward),
 }
 
 
@@ -759,8 +884,8 @@ def _prepare(cell: str, inputs: np.ndarray, targets: np.ndarray, weights: list[n
     """Checked and rearranged arguments of :func:`loss_and_gradients` and
     :func:`heldout_loss`: the weights with their gate columns unit-major (and that order), the
     inputs ``(blocks, steps, d, LANES)`` and targets ``(blocks, steps, LANES)``."""
-    if cell not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELLS)}")
+    if cell not in PASSES:
+        raise ValueError(f"the fused engine has no kernels for {cell!r}: {', '.join(PASSES)} only")
     kernel, recurrent, bias, dense_kernel, dense_bias = (
         np.ascontiguousarray(w, dtype=np.float32) for w in weights
     )
@@ -812,7 +937,7 @@ def loss_and_gradients(
     input_dim, (units, gates) = kernel.shape[0], recurrent.shape
     blocks, steps = x.shape[0], x.shape[1]
     batch = len(inputs)
-    bias_rows = 1 if cell == "lstm" else 2
+    bias_rows = cell_spec(cell).bias_rows
     out = (
         np.zeros((blocks, LANES)),  # loss
         np.zeros((blocks, input_dim * gates, LANES)),  # kernel
@@ -967,7 +1092,7 @@ def compile_kernels() -> None:
     input width is a run-time size, so one compilation serves every ``input_dim``."""
     from rnn_cell_bench.models import initial_weights
 
-    for cell in CELLS:
+    for cell in PASSES:
         weights = initial_weights(cell, 4, seed=0)
         inputs, targets = np.ones((2, 3, 1)), np.zeros((2, 3, 1))
         _, grads = loss_and_gradients(cell, inputs, targets, weights)

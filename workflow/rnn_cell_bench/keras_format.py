@@ -20,9 +20,21 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_cell_bench.models import GATES
+from rnn_cell_bench.cells import cell_spec
 
 _NONE_INITIALIZER_CONFIG = {"seed": None, "input_axes": None, "output_axes": None}
+# Keras' class for each initializer name the config accepts.
+INITIALIZER_CLASSES = {
+    "glorot_uniform": "GlorotUniform",
+    "glorot_normal": "GlorotNormal",
+    "he_uniform": "HeUniform",
+    "he_normal": "HeNormal",
+    "lecun_uniform": "LecunUniform",
+    "lecun_normal": "LecunNormal",
+    "orthogonal": "Orthogonal",
+    "zeros": "Zeros",
+}
+DEFAULT_LAYER = {"kernel_initializer": "glorot_uniform", "recurrent_initializer": "orthogonal"}
 
 
 def _object(module: str, class_name: str, config: dict) -> dict:
@@ -33,12 +45,11 @@ def _dtype() -> dict:
     return _object("keras", "DTypePolicy", {"name": "float32"})
 
 
-def _initializer(class_name: str) -> dict:
-    config = {
-        "GlorotUniform": _NONE_INITIALIZER_CONFIG,
-        "Orthogonal": {"seed": None, "gain": 1.0},
-        "Zeros": {},
-    }[class_name]
+def _initializer(name: str) -> dict:
+    class_name = INITIALIZER_CLASSES[name]
+    config = {"Orthogonal": {"seed": None, "gain": 1.0}, "Zeros": {}}.get(
+        class_name, _NONE_INITIALIZER_CONFIG
+    )
     return _object("keras.initializers", class_name, dict(config))
 
 
@@ -49,7 +60,10 @@ def _tensor(shape: list, layer: str) -> dict:
     }
 
 
-def _recurrent_config(cell: str, units: int) -> dict:
+def _recurrent_config(cell: str, units: int, layer: dict) -> dict:
+    """The layer's config in Keras' key order; ``layer``: its initializers and options
+    (:func:`rnn_cell_bench.models.layer_settings`)."""
+    spec = cell_spec(cell)
     config = {
         "name": cell,
         "trainable": True,
@@ -62,14 +76,19 @@ def _recurrent_config(cell: str, units: int) -> dict:
         "zero_output_for_mask": False,
         "units": units,
         "activation": "tanh",
-        "recurrent_activation": "sigmoid",
-        "use_bias": True,
-        "kernel_initializer": _initializer("GlorotUniform"),
-        "recurrent_initializer": _initializer("Orthogonal"),
-        "bias_initializer": _initializer("Zeros"),
     }
-    if cell == "lstm":
-        config["unit_forget_bias"] = True
+    if spec.recurrent_activation:
+        config["recurrent_activation"] = "sigmoid"
+    config.update(
+        {
+            "use_bias": True,
+            "kernel_initializer": _initializer(layer["kernel_initializer"]),
+            "recurrent_initializer": _initializer(layer["recurrent_initializer"]),
+            "bias_initializer": _initializer("zeros"),
+        }
+    )
+    if spec.forget_bias:
+        config["unit_forget_bias"] = bool(layer.get("unit_forget_bias", True))
     config.update(
         {
             "kernel_regularizer": None,
@@ -83,9 +102,10 @@ def _recurrent_config(cell: str, units: int) -> dict:
             "recurrent_dropout": 0.0,
         }
     )
-    if cell == "gru":
-        config["reset_after"] = True
-    config["seed"] = None
+    for key, value in spec.layer_options:  # e.g. the GRU's reset_after
+        config[key] = value
+    if spec.recurrent_activation:  # SimpleRNN's config has no seed
+        config["seed"] = None
     return config
 
 
@@ -114,8 +134,12 @@ def optimizer_config(learning_rate: float, clipnorm: float, clip: str) -> dict:
     )
 
 
-def model_config(cell: str, units: int, input_dim: int, optimizer: dict) -> dict:
-    """``config.json`` of the compiled model (see :func:`rnn_cell_bench.models.build_model`)."""
+def model_config(
+    cell: str, units: int, input_dim: int, optimizer: dict, layer: dict | None = None
+) -> dict:
+    """``config.json`` of the compiled model (see :func:`rnn_cell_bench.models.build_model`);
+    ``layer``: the recurrent layer's initializers and options (the defaults without)."""
+    layer = {**DEFAULT_LAYER, **(layer or {})}
     input_shape, hidden_shape = [None, None, input_dim], [None, None, units]
     layers = [
         {
@@ -135,7 +159,9 @@ def model_config(cell: str, units: int, input_dim: int, optimizer: dict) -> dict
             "inbound_nodes": [],
         },
         {
-            **_object("keras.layers", cell.upper(), _recurrent_config(cell, units)),
+            **_object(
+                "keras.layers", cell_spec(cell).keras_class, _recurrent_config(cell, units, layer)
+            ),
             "build_config": {"input_shape": input_shape},
             "name": cell,
             "inbound_nodes": [
@@ -156,8 +182,8 @@ def model_config(cell: str, units: int, input_dim: int, optimizer: dict) -> dict
                     "units": 1,
                     "activation": "linear",
                     "use_bias": True,
-                    "kernel_initializer": _initializer("GlorotUniform"),
-                    "bias_initializer": _initializer("Zeros"),
+                    "kernel_initializer": _initializer("glorot_uniform"),
+                    "bias_initializer": _initializer("zeros"),
                     "kernel_regularizer": None,
                     "bias_regularizer": None,
                     "kernel_constraint": None,
@@ -210,9 +236,10 @@ def _weights_file(cell: str, units: int, weights, optimizer_state) -> bytes:
         kernel, recurrent, bias, dense_kernel, dense_bias = (
             np.asarray(w, dtype=np.float32) for w in weights
         )
+        path = cell_spec(cell).keras_path
         variables("layers/dense", "readout", [dense_kernel, dense_bias])
-        variables(f"layers/{cell}/cell", f"{cell}_cell", [kernel, recurrent, bias])
-        variables(f"layers/{cell}", cell, [])
+        variables(f"layers/{path}/cell", f"{path}_cell", [kernel, recurrent, bias])
+        variables(f"layers/{path}", cell, [])
         variables("layers/input_layer", "series", [])
         state = [np.asarray(optimizer_state[0], dtype=np.int64)]
         state += [np.asarray(v, dtype=np.float32) for v in optimizer_state[1:]]
@@ -230,14 +257,18 @@ def write_model(
     clipnorm: float,
     clip: str,
     input_dim: int = 1,
+    layer: dict | None = None,
 ) -> None:
     """Write ``path`` (a ``.keras`` file) atomically. ``optimizer_state`` is in the order of
     Keras' ``optimizer.variables``: iteration, learning rate, then momentum and velocity of
-    each weight in turn."""
+    each weight in turn. ``layer``: the recurrent layer's initializers and options, as the run
+    used them (:func:`rnn_cell_bench.models.layer_settings`)."""
     units = np.asarray(weights[1]).shape[0]
-    if np.asarray(weights[1]).shape[1] != GATES[cell] * units or len(optimizer_state) != 12:
+    width = cell_spec(cell).width
+    if np.asarray(weights[1]).shape[1] != width * units or len(optimizer_state) != 12:
         raise ValueError(f"weights or optimizer state do not have the {cell} layout")
-    config = model_config(cell, units, input_dim, optimizer_config(learning_rate, clipnorm, clip))
+    optimizer = optimizer_config(learning_rate, clipnorm, clip)
+    config = model_config(cell, units, input_dim, optimizer, layer)
     metadata = {
         "keras_version": importlib.metadata.version("keras"),
         "date_saved": dt.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),

@@ -1,4 +1,5 @@
-"""The two models compared: one recurrent layer (LSTM or GRU) and a linear read-out.
+"""The models compared: one recurrent layer (a cell of :mod:`rnn_cell_bench.cells`: LSTM, GRU
+or a plain tanh RNN) and a linear read-out.
 
 The cells use today's Keras defaults, which match the original ``CuDNNLSTM``/``CuDNNGRU``:
 tanh/sigmoid activations, ``glorot_uniform`` kernel, ``orthogonal`` recurrent kernel, zero bias,
@@ -17,8 +18,11 @@ import math
 
 import numpy as np
 
-CELLS = ("lstm", "gru")
-GATES = {"lstm": 4, "gru": 3}
+from rnn_cell_bench.cells import CELLS as CELL_SPECS
+from rnn_cell_bench.cells import NAMES, cell_spec
+
+CELLS = NAMES  # every cell's name, in the fixed order of rnn_cell_bench.cells
+GATES = {name: spec.width for name, spec in CELL_SPECS.items()}
 # The tensors of a model in Keras order; each draws from its own SeedSequence child.
 TENSORS = ("kernel", "recurrent_kernel", "bias", "readout_kernel", "readout_bias")
 DEFAULT_KERNEL_INITIALIZER = "glorot_uniform"
@@ -37,18 +41,7 @@ INITIALIZERS = (*VARIANCE_SCALING, "orthogonal")
 
 def expected_params(cell: str, units: int, input_dim: int = 1) -> dict[str, int]:
     """Trainable parameter counts in the Keras 3 layout (recurrent layer and Dense read-out)."""
-    if cell == "lstm":
-        recurrent = 4 * (units * input_dim + units * units + units)
-    elif cell == "gru":  # reset_after keeps two bias vectors
-        recurrent = 3 * (units * input_dim + units * units + 2 * units)
-    else:
-        raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELLS)}")
-    return {"recurrent": recurrent, "dense": units + 1, "total": recurrent + units + 1}
-
-
-def _check_cell(cell: str) -> None:
-    if cell not in CELLS:
-        raise ValueError(f"unknown cell {cell!r}; known cells: {', '.join(CELLS)}")
+    return cell_spec(cell).params(units, input_dim)
 
 
 def initialize(name: str, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
@@ -91,8 +84,8 @@ def initial_weights(
     """The initial tensors in Keras order (kernel, recurrent kernel, bias, read-out kernel and
     bias), depending only on the arguments. Biases start at zero, the LSTM forget gate's at 1
     with ``unit_forget_bias``; the read-out kernel is ``glorot_uniform`` as in Keras' Dense."""
-    _check_cell(cell)
-    gates = GATES[cell] * units
+    spec = cell_spec(cell)
+    gates = spec.width * units
     streams = dict(zip(TENSORS, np.random.SeedSequence(seed).spawn(len(TENSORS)), strict=True))
 
     def draw(tensor: str, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -100,23 +93,40 @@ def initial_weights(
 
     kernel = draw("kernel", kernel_initializer, (input_dim, gates))
     recurrent = draw("recurrent_kernel", recurrent_initializer, (units, gates))
-    if cell == "lstm":
-        bias = np.zeros(gates, dtype=np.float32)
-        if unit_forget_bias:
-            bias[units : 2 * units] = 1.0
-    else:  # reset_after: an input and a recurrent bias
-        bias = np.zeros((2, gates), dtype=np.float32)
+    bias = np.zeros(spec.bias_shape(units), dtype=np.float32)  # GRU: input and recurrent bias
+    if spec.forget_bias and unit_forget_bias:
+        bias[units : 2 * units] = 1.0  # the forget gate, second in Keras' order
     readout = draw("readout_kernel", "glorot_uniform", (units, 1))
     return [kernel, recurrent, bias, readout, np.zeros(1, dtype=np.float32)]
 
 
-def keras_model(cell: str, units: int, input_dim: int = 1):
-    """The Keras model, untrained: set its weights (e.g. :func:`initial_weights`)."""
+def layer_settings(
+    cell: str,
+    kernel_initializer: str = DEFAULT_KERNEL_INITIALIZER,
+    recurrent_initializer: str = DEFAULT_RECURRENT_INITIALIZER,
+    unit_forget_bias: bool | None = True,
+) -> dict:
+    """The recurrent layer's keyword arguments besides ``units``: the initializers the run's
+    weights were drawn with (so a saved model says what the run used) and the cell's options."""
+    spec = cell_spec(cell)
+    settings = {
+        "kernel_initializer": kernel_initializer,
+        "recurrent_initializer": recurrent_initializer,
+        **dict(spec.layer_options),
+    }
+    if spec.forget_bias:
+        settings["unit_forget_bias"] = bool(unit_forget_bias)
+    return settings
+
+
+def keras_model(cell: str, units: int, input_dim: int = 1, **init):
+    """The Keras model, untrained: set its weights (e.g. :func:`initial_weights`). ``init``:
+    the initializer options of :func:`layer_settings`, recorded in the layer's config."""
     import keras
 
-    _check_cell(cell)
-    layer_class = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
-    recurrent = layer_class(units, return_sequences=True, name=cell)
+    spec = cell_spec(cell)
+    layer_class = getattr(keras.layers, spec.keras_class)
+    recurrent = layer_class(units, return_sequences=True, name=cell, **layer_settings(cell, **init))
     readout = keras.layers.Dense(1, name="readout")
     inputs = keras.Input(shape=(None, input_dim), name="series")
     return keras.Model(inputs, readout(recurrent(inputs)), name=f"{cell}_{units}")
@@ -125,7 +135,7 @@ def keras_model(cell: str, units: int, input_dim: int = 1):
 def build_model(cell: str, units: int, seed: int, input_dim: int = 1, **init):
     """The Keras model, holding :func:`initial_weights` for ``seed`` (``init``: the
     initializer options of :func:`initial_weights`)."""
-    model = keras_model(cell, units, input_dim)
+    model = keras_model(cell, units, input_dim, **init)
     model.set_weights(initial_weights(cell, units, seed, input_dim, **init))
     return model
 
@@ -145,14 +155,23 @@ def save_model(path, cell: str, weights, optimizer_state, settings, input_dim: i
         settings.clipnorm,
         settings.clip,
         input_dim=input_dim,
+        layer=layer_settings(
+            cell,
+            settings.kernel_initializer,
+            settings.recurrent_initializer,
+            settings.unit_forget_bias,
+        ),
     )
 
 
-def save_keras_native(path, cell: str, weights, optimizer, optimizer_state, input_dim=1) -> None:
-    """The same file, written by Keras itself (``optimizer``: a Keras optimizer); the reference
-    the tests hold :func:`save_model` to."""
+def save_keras_native(
+    path, cell: str, weights, optimizer, optimizer_state, input_dim=1, **init
+) -> None:
+    """The same file, written by Keras itself (``optimizer``: a Keras optimizer; ``init``: the
+    initializer options of :func:`layer_settings`); the reference the tests hold
+    :func:`save_model` to."""
     units = np.asarray(weights[1]).shape[0]
-    model = keras_model(cell, units, input_dim)
+    model = keras_model(cell, units, input_dim, **init)
     model.set_weights(weights)
     model.compile(optimizer=optimizer, loss="mse")
     optimizer.build(model.trainable_variables)

@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rnn_cell_bench.cells import CELLS
 from rnn_cell_bench.statistics import t_band
 
-# As in the original figure: LSTM blue, GRU orange.
-CELL_COLORS = {"lstm": "#1f77b4", "gru": "#ff7f0e"}
-CELL_LABELS = {"lstm": "LSTM", "gru": "GRU"}
+# As in the original figure: LSTM blue, GRU orange; other cells their own fixed colour.
+CELL_COLORS = {name: spec.color for name, spec in CELLS.items()}
+CELL_LABELS = {name: spec.label for name, spec in CELLS.items()}
 BANDS = ("ci95", "range", "none")
 
 

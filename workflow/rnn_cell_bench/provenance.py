@@ -23,6 +23,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # reruns training) and their digest is part of a checkpoint's fingerprint (a change never
 # resumes a checkpoint written by other code).
 TRAIN_MODULES = (
+    "cells",
     "checkpoints",
     "data",
     "engines",

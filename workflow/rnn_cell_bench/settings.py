@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rnn_cell_bench.cells import cell_spec
+
 CLIP_MODES = ("global", "per_variable")
 ENGINES = ("keras", "fused", "auto")
 ON_NAN = ("stop_run", "fail")
@@ -37,7 +39,10 @@ class TrainSettings:
             units=int(units[cell] if isinstance(units, dict) else units),
             kernel_initializer=str(model.get("kernel_initializer", "glorot_uniform")),
             recurrent_initializer=str(model.get("recurrent_initializer", "orthogonal")),
-            unit_forget_bias=bool(model.get("unit_forget_bias", True)) if cell == "lstm" else None,
+            # only a cell with a forget gate has the setting (None: the run's record says so)
+            unit_forget_bias=(
+                bool(model.get("unit_forget_bias", True)) if cell_spec(cell).forget_bias else None
+            ),
             epochs=int(train["epochs"]),
             learning_rate=float(train["learning_rate"]),
             clipnorm=float(train["clipnorm"]),
