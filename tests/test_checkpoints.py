@@ -46,10 +46,11 @@ def planted_checkpoint(path, fingerprint: str, marker) -> None:
 
 def test_save_then_load_round_trips(tmp_path):
     checkpointer = Checkpointer(tmp_path / "c.npz", every=2, fingerprint="f", log=print)
-    checkpointer.save(WEIGHTS, STATE, [3.0, 2.0], [0.1, 0.2], [math.nan, 1.5])
+    checkpointer.save(WEIGHTS, STATE, [3.0, 2.0], [0.1, 0.2], [math.nan, 1.5], 0.25)
     loaded = checkpointer.load(expected_shapes=[(2, 3), (3,)])
     assert loaded.epoch == 2 and loaded.losses == [3.0, 2.0] and loaded.seconds == [0.1, 0.2]
     assert math.isnan(loaded.heldout_losses[0]) and loaded.heldout_losses[1] == 1.5
+    assert loaded.heldout_seconds == 0.25
     for got, want in zip(loaded.weights + loaded.optimizer_state, WEIGHTS + STATE, strict=True):
         np.testing.assert_array_equal(got, want)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.npz"]

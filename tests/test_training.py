@@ -111,6 +111,13 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip, 
     train(inputs, targets, "gru", 1, short, log=quiet, checkpointer=checkpointer, heldout=heldout)
     assert [p.name for p in tmp_path.iterdir()] == ["run.npz"]  # no temporary file left
 
+    # The first process's evaluation time carries over (made large here to be seen).
+    first = checkpointer.load()
+    assert first.heldout_seconds > 0
+    checkpointer.save(
+        first.weights, first.optimizer_state, first.losses, first.seconds, first.heldout_losses, 1e3
+    )
+
     # Training consumes no randomness, so checkpoints hold no RNG state: another global RNG
     # state in the resuming process must not change the result.
     random.seed(12345)
@@ -133,6 +140,8 @@ def test_resuming_from_a_checkpoint_gives_the_uninterrupted_run(tmp_path, clip, 
     # the held-out losses before the checkpoint come from it, those after are measured again
     np.testing.assert_array_equal(resumed.heldout_losses, reference.heldout_losses)
     assert [epoch for epoch, _ in resumed.heldout_measured] == [3, 6, 9, 12, 15, 18, 20]
+    # the evaluations before the checkpoint (epochs 3 and 6) still count in the time
+    assert resumed.heldout_seconds > 1000
     for got, want in zip(resumed.weights, reference.weights, strict=True):
         np.testing.assert_array_equal(got, want)
     for got, want in zip(resumed.optimizer_state, reference.optimizer_state, strict=True):

@@ -33,6 +33,7 @@ class Checkpoint:
     losses: list[float]
     seconds: list[float]
     heldout_losses: list[float]  # NaN at the epochs the held-out loss was not measured
+    heldout_seconds: float = 0.0  # time spent on held-out evaluation up to this epoch
 
 
 class Checkpointer:
@@ -67,6 +68,7 @@ class Checkpointer:
         losses: list[float],
         seconds: list[float],
         heldout_losses: list[float],
+        heldout_seconds: float = 0.0,
     ) -> None:
         arrays = {f"weight_{i}": np.asarray(w) for i, w in enumerate(weights)}
         for i, variable in enumerate(optimizer_state):
@@ -86,6 +88,7 @@ class Checkpointer:
                 losses=np.asarray(losses, dtype=np.float64),
                 seconds=np.asarray(seconds, dtype=np.float64),
                 heldout_losses=np.asarray(heldout_losses, dtype=np.float64),
+                heldout_seconds=np.float64(heldout_seconds),
                 header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
                 **arrays,
             )
@@ -130,7 +133,10 @@ class Checkpointer:
             shapes = [w.shape for w in weights]
             if shapes != [tuple(s) for s in expected_shapes]:
                 raise CheckpointRejected(f"its weights have shapes {shapes}")
-        return Checkpoint(epoch, weights, optimizer_state, losses, seconds, heldout_losses)
+        heldout_seconds = float(content["heldout_seconds"]) if "heldout_seconds" in content else 0.0
+        return Checkpoint(
+            epoch, weights, optimizer_state, losses, seconds, heldout_losses, heldout_seconds
+        )
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

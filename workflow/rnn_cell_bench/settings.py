@@ -73,7 +73,7 @@ class RunResult:
     optimizer_state: list[np.ndarray] = field(default_factory=list)  # Keras' Adam variables
     # The held-out loss after each epoch's update, NaN at the epochs it was not measured.
     heldout_losses: list[float] = field(default_factory=list)
-    heldout_seconds: float = 0.0  # time spent on held-out evaluation in this process
+    heldout_seconds: float = 0.0  # time spent on held-out evaluation, resumed epochs included
 
     @property
     def heldout_measured(self) -> list[tuple[int, float]]:

@@ -112,7 +112,11 @@ class EpochMonitor:
     def _save(self, engine: Engine) -> None:
         result = self.result
         self.checkpointer.save(
-            *engine.snapshot(), result.losses, result.seconds, result.heldout_losses
+            *engine.snapshot(),
+            result.losses,
+            result.seconds,
+            result.heldout_losses,
+            result.heldout_seconds,
         )
 
 
@@ -168,6 +172,7 @@ def train(
         engine.restore(checkpoint.weights, checkpoint.optimizer_state)
         result.losses, result.seconds = checkpoint.losses, checkpoint.seconds
         result.heldout_losses = checkpoint.heldout_losses
+        result.heldout_seconds = checkpoint.heldout_seconds
         result.resumed_from = checkpoint.epoch
         log(f"resumed from checkpoint {checkpointer.path} at epoch {result.resumed_from}")
 
