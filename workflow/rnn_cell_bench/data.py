@@ -24,6 +24,7 @@ lie in the held-out part count.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -177,7 +178,19 @@ def settings_from_config(config: dict, project_dir: str | os.PathLike = ".") -> 
     path = config["data"].get("file")
     if path is None:
         return DataSettings.from_config(config)
-    return FileDataSettings.from_config(config, file_sha256(Path(project_dir) / path))
+    return FileDataSettings.from_config(config, _current_sha256(Path(project_dir) / path))
+
+
+def _current_sha256(path: Path) -> str:
+    """:func:`file_sha256`, read once per file content: every condition of a study on the same
+    file asks for it when the DAG is built."""
+    stat = path.stat()
+    return _sha256_of_version(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of_version(path: str, mtime_ns: int, size: int) -> str:
+    return file_sha256(path)
 
 
 @dataclass

@@ -918,10 +918,20 @@ def _prepare(cell: str, inputs: np.ndarray, targets: np.ndarray, weights: list[n
     return (kernel, recurrent, bias, dense_kernel, dense_bias), order, x, y
 
 
-def _thread_count(blocks: int) -> tuple[int, int]:
-    """Threads (numba's thread count, at most one per block) and workspaces for them."""
+def _run_blocks(cell: str, x: np.ndarray, y: np.ndarray, weights: tuple, then) -> None:
+    """Every block's forward pass and then ``then(block, space)`` in the same workspace (a
+    backward pass, or a held-out sum), on numba's thread count of threads (at most one per
+    block) with the workspaces of this shape (:func:`_workspaces`, :func:`_run_passes`)."""
+    blocks, steps = x.shape[0], x.shape[1]
+    input_dim, units = weights[0].shape[0], weights[1].shape[0]
+    forward = PASSES[cell][0]
     threads = min(numba.get_num_threads(), blocks)
-    return threads, min(threads + 1, blocks) if threads > 1 else 1
+    count = min(threads + 1, blocks) if threads > 1 else 1
+    with _WORKSPACES_LOCK:
+        spaces = _workspaces(cell, steps, units, input_dim, count)
+        _run_passes(
+            blocks, threads, spaces, lambda block, space: forward(block, x, y, weights, space), then
+        )
 
 
 def loss_and_gradients(
@@ -947,17 +957,10 @@ def loss_and_gradients(
         np.zeros((blocks, LANES)),  # dense bias
     )
     scale = np.float32(2.0 / (batch * steps))
-    forward, backward = PASSES[cell]
-    threads, count = _thread_count(blocks)
-    with _WORKSPACES_LOCK:
-        spaces = _workspaces(cell, steps, units, input_dim, count)
-        _run_passes(
-            blocks,
-            threads,
-            spaces,
-            lambda block, space: forward(block, x, y, weights, space),
-            lambda block, space: backward(block, x, weights, scale, space, out),
-        )
+    backward = PASSES[cell][1]
+    _run_blocks(
+        cell, x, y, weights, lambda block, space: backward(block, x, weights, scale, space, out)
+    )
     losses, d_kernel, d_recurrent, d_bias, d_dense, d_dense_bias = (
         _sum_sequences(values.reshape(blocks, -1, LANES), batch).astype(np.float32)
         for values in out
@@ -997,19 +1000,14 @@ def heldout_loss(
         raise ValueError(
             f"start must be a step of the held-out sequences (0 <= start < {steps}), not {start}"
         )
-    input_dim, units = weights[0].shape[0], weights[1].shape[0]
     out = np.zeros((blocks, LANES))  # each sequence's sum of squared errors
-    forward = PASSES[cell][0]
-    threads, count = _thread_count(blocks)
-    with _WORKSPACES_LOCK:
-        spaces = _workspaces(cell, steps, units, input_dim, count)
-        _run_passes(
-            blocks,
-            threads,
-            spaces,
-            lambda block, space: forward(block, x, y, weights, space),
-            lambda block, space: _add_squared_errors(space[0][3], int(start), out[block]),
-        )
+    _run_blocks(
+        cell,
+        x,
+        y,
+        weights,
+        lambda block, space: _add_squared_errors(space[0][3], int(start), out[block]),
+    )
     total = _sum_sequences(out.reshape(blocks, 1, LANES), batch)[0]
     return float(total / (batch * (steps - start)))
 
