@@ -61,11 +61,12 @@ def baseline_epoch_seconds(cell: str, inputs, targets, epochs: int) -> list[floa
     """Plain Keras: the original's model and optimizer, as a user would write them."""
     import keras
 
-    layer = (
-        keras.layers.LSTM(16, return_sequences=True)
-        if cell == "lstm"
-        else (keras.layers.GRU(16, return_sequences=True))
-    )
+    layer_class = {
+        "lstm": keras.layers.LSTM,
+        "gru": keras.layers.GRU,
+        "rnn": keras.layers.SimpleRNN,
+    }
+    layer = layer_class[cell](16, return_sequences=True)
     model = keras.Sequential([keras.Input(shape=(None, 1)), layer, keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(0.001, global_clipnorm=1.0), loss="mse")
     seconds: list[float] = []
@@ -188,6 +189,7 @@ FUSED_TIMING = """
 import json, sys, time
 import numba
 import numpy as np
+from rnn_cell_bench.cells import cell_spec
 from rnn_cell_bench.data import DataSettings, make_arrays
 from rnn_cell_bench.fused import FusedAdam, loss_and_gradients
 
@@ -195,10 +197,10 @@ cell, threads, sequences, steps, epochs = sys.argv[1:6]
 numba.set_num_threads(int(threads))
 inputs, targets, _, _ = make_arrays(DataSettings(n_sequences=int(sequences), n_steps=int(steps)))
 rng = np.random.default_rng(0)
-gates = {"lstm": 4, "gru": 3}[cell] * 16
+spec = cell_spec(cell)
+gates = spec.width * 16
 weights = [rng.normal(0, 0.3, (1, gates)), rng.normal(0, 0.2, (16, gates)),
-           np.zeros(gates if cell == "lstm" else (2, gates)), rng.normal(0, 0.2, (16, 1)),
-           np.zeros(1)]
+           np.zeros(spec.bias_shape(16)), rng.normal(0, 0.2, (16, 1)), np.zeros(1)]
 weights = [np.asarray(w, dtype=np.float32) for w in weights]
 adam = FusedAdam([w.shape for w in weights], 0.001, 1.0, "global")
 started = time.perf_counter()

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = REPO / "tests" / "configs" / "tiny.yaml"
@@ -28,6 +29,10 @@ WORKER_GROUPS = {
     r"^tests/test_report\.py::": "the report",
     r"^tests/test_study_workflow\.py::": "the finished study",
     r"^tests/test_own_data\.py::(?!test_bad_input)": "the finished project on a file",
+    r"^tests/test_cells_workflow\.py::test_(three|a_gru)": "the three cells on both engines",
+    r"^tests/test_cells_workflow\.py::test_(a_users_cell_(trains|model)|editing)": (
+        "the project with a cell of the user's"
+    ),
     r"^tests/test_reliability\.py::(.*\[fused\]|test_a_code_change\w*|test_sigkill\w*)$": (
         "the fused reference run"
     ),
@@ -79,6 +84,19 @@ def snakemake(project: Path, *args: str, check: bool = True, timeout: float = 60
             f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def edit_config(project: Path, file: str = "tiny.yaml", **sections) -> None:
+    """Merge ``sections`` into the project's config ``file`` (top-level keys replaced, or
+    merged where both are mappings; a new file starts as a copy of tiny.yaml)."""
+    path = project / file
+    config = yaml.safe_load((path if path.exists() else project / "tiny.yaml").read_text())
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            config.setdefault(key, {}).update(value)
+        else:
+            config[key] = value
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def planned_jobs(project: Path, *args: str) -> dict[str, int]:

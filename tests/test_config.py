@@ -45,13 +45,13 @@ def test_every_problem_is_reported_with_its_key():
     config = copy.deepcopy(DEFAULT)
     config["train"]["epochs"] = "many"
     config["data"]["noise_std"] = -1
-    config["cells"] = ["lstm", "rnn"]
+    config["cells"] = ["lstm", "rrn"]
     config["plot"]["band"] = "sd"
     found = problems(config)
     assert len(found) == 4
     assert any(p.startswith("train.epochs: 'many' is not of type 'integer'") for p in found)
     assert any(p.startswith("data.noise_std: -1 is less than the minimum") for p in found)
-    assert any(p.startswith("cells.1: 'rnn' is not one of") for p in found)
+    assert any(p.startswith("cells.1: 'rrn' is not one of ['lstm', 'gru', 'rnn']") for p in found)
     assert any(p.startswith("plot.band: 'sd' is not one of") for p in found)
 
 
@@ -103,7 +103,9 @@ def test_semantic_and_schema_problems_are_reported_together():
         p.startswith("data.periods.0: 0 is less than or equal to the minimum") for p in found
     )
     assert any(p.startswith("seeds: [0, 1, 1] has non-unique elements") for p in found)
-    assert any(p.startswith("cells.1: 'transformer' is not one of ['lstm', 'gru']") for p in found)
+    assert any(
+        p.startswith("cells.1: 'transformer' is not one of ['lstm', 'gru', 'rnn']") for p in found
+    )
     assert len(found) == 4
 
 
@@ -112,3 +114,22 @@ def test_a_checkpoint_period_beyond_the_run_is_accepted():
     config = copy.deepcopy(DEFAULT)
     config["train"]["epochs"] = 4
     validate_config(config)  # raises ConfigError on any problem
+
+
+def test_a_cell_entry_is_checked_against_its_own_form():
+    config = copy.deepcopy(DEFAULT)
+    config["cells"] = ["lstm", {"name": "mgu"}, 5, {"name": "Bad Name", "class": "m:C"}]
+    config["compare"] = {"reference": "gru"}
+    config["model"]["units"] = {"lstm": 16, "mgu": 8, "transformer": 4}
+    found = problems(config)
+    assert "cells.1: 'class' is a required property" in found
+    assert "cells.2: 5 is not of type string or object" in found
+    assert any(p.startswith("cells.3.name: 'Bad Name' does not match") for p in found)
+    # a mapping is not a misspelt name: no "is not one of ['lstm', 'gru', 'rnn']" for it
+    assert not any(p.startswith("cells.") and "is not one of" in p for p in found)
+    assert "compare.reference: 'gru' is not one of the cells (lstm, mgu, Bad Name)" in found
+    assert any(p.startswith("model.units: transformer is not a cell") for p in found)
+    config["cells"] = ["lstm", {"name": "gru", "class": "m:C"}]
+    assert "cells[1] (gru): the name of a built-in cell; give your cell another name" in (
+        problems(config)
+    )

@@ -13,8 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import copy_project, planned_jobs, snakemake
-from test_workflow import edit_config
+from conftest import copy_project, edit_config, planned_jobs, snakemake
 
 STEPS = 60
 OWN = {

@@ -127,7 +127,8 @@ def study_comparison():
             effect = 0.5 if horizon == 200 else 1.5
             rows.append(
                 {"task.horizon": horizon, "model.units": units, "metric": "final_loss",
-                 "effect": effect, "ci_low": effect * 0.8, "ci_high": effect * 1.25}
+                 "effect": effect, "ci_low": effect * 0.8, "ci_high": effect * 1.25,
+                 "cell": "gru", "reference": "lstm"}
             )  # fmt: skip
             rows.append({**rows[-1], "metric": "tail_loss", "effect": 9.0})
     return pd.DataFrame(rows)
@@ -159,3 +160,65 @@ def test_the_study_figure_needs_an_axis(tmp_path):
 
     with pytest.raises(ValueError, match="at least one study axis"):
         plot_study(study_comparison(), [], [tmp_path / "study.png"])
+
+
+def three_cell_histories():
+    histories, metrics = fake_histories()
+    epochs = np.arange(1, 51)
+    for cell, scale in (("rnn", 2.0), ("mgu", 0.9)):
+        for seed in (0, 1, 2):
+            loss = scale * (2.0 + 0.1 * seed) * np.exp(-epochs / 20) + 0.1
+            histories[(cell, seed)] = pd.DataFrame({"epoch": epochs, "loss": loss})
+    extra = pd.DataFrame({"cell": ["rnn", "mgu"], "seed": [0, 0], "params": [305, 593]})
+    return histories, pd.concat([metrics, extra], ignore_index=True)
+
+
+def test_every_cell_has_its_fixed_colour_and_its_parameters_in_the_legend(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    histories, metrics = three_cell_histories()
+    plot_loss_curves(histories, metrics, [tmp_path / "f.png"], PlotSettings(dpi=30))
+    ax = captured["fig"].axes[0]
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert labels[2:] == [
+        "RNN (geometric mean, n=3, 305 params)",
+        "MGU (geometric mean, n=3, 593 params)",
+    ]
+    colors = {line.get_label(): line.get_color() for line in ax.get_lines()}
+    assert [colors[label] for label in labels] == ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+    assert ax.get_title() == "LSTM vs GRU vs RNN vs MGU: training and held-out loss"
+    captured.clear()
+    settings = PlotSettings(dpi=30, title="Mine")
+    plot_loss_curves(histories, metrics, [tmp_path / "f.png"], settings)
+    assert captured["fig"].axes[0].get_title() == "Mine"  # a title of the user's is kept
+
+
+def test_the_study_figure_draws_one_line_per_cell_against_the_reference(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from rnn_cell_bench.plotting import plot_study
+
+    captured = {}
+    monkeypatch.setattr(plt, "close", lambda fig: captured.setdefault("fig", fig))
+    one_axis = study_comparison()
+    one_axis = one_axis[one_axis["model.units"] == "8"].drop(columns="model.units")
+    rnn = one_axis.assign(cell="rnn", effect=3.0, ci_low=2.5, ci_high=3.5)
+    gru_vs_lstm = one_axis.assign(reference="rnn", cell="lstm", effect=0.3)  # not drawn
+    table = pd.concat([one_axis, rnn, gru_vs_lstm.assign(reference="zzz")], ignore_index=True)
+    plot_study(
+        table, ["task.horizon"], [tmp_path / "s.png"], PlotSettings(dpi=30), reference="lstm"
+    )
+    (ax,) = captured["fig"].axes
+    drawn = {
+        bars.get_label(): (tuple(bars.lines[0].get_ydata()), bars.lines[0].get_color())
+        for bars in ax.containers
+    }
+    assert drawn == {
+        "GRU / LSTM": ((1.5, 1.5, 0.5), "#ff7f0e"),
+        "RNN / LSTM": ((3.0, 3.0, 3.0), "#2ca02c"),
+    }
+    assert "LSTM vs GRU vs RNN: where each cell ends lower than the LSTM" in (
+        captured["fig"]._suptitle.get_text()
+    )

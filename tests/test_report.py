@@ -64,7 +64,7 @@ def test_report_holds_the_heldout_numbers(report):
     tables = {name: content(results[f"results/default/{name}"]).decode() for name in TABLES}
     assert "heldout_loss,best_heldout_loss,best_heldout_epoch" in tables["metrics.csv"]
     assert "heldout_loss_gmean" in tables["summary.csv"]
-    assert "\nheldout_loss,ratio," in tables["comparison.csv"]
+    assert "\ngru,lstm,heldout_loss,ratio," in tables["comparison.csv"]
     assert "on held-out data" in tables["claims.csv"] and "on held-out data" in tables["claims.md"]
     for name in ("metrics.csv", "claims.csv", "comparison.csv"):
         assert "held-out" in results[f"results/default/{name}"]["caption"], name

@@ -14,12 +14,15 @@ from rnn_cell_bench.statistics import (
     COMPARISON_COLUMNS,
     METRICS,
     a12,
+    claim_columns,
     claim_statement,
     claims,
     claims_markdown,
     compare,
+    comparison_columns,
     decide,
     family_note,
+    flip,
     geometric_mean_interval,
     holm,
     mean_interval,
@@ -249,7 +252,7 @@ def test_fewer_than_three_completed_runs_means_no_test():
 
 def test_a_missing_cell_gives_rows_without_statistics():
     table = runs(GRU_VALUES, LSTM_VALUES)
-    loss = row(compare(table[table["cell"] == "lstm"]), "tail_loss")
+    loss = row(compare(table[table["cell"] == "lstm"], cells=["gru", "lstm"]), "tail_loss")
     assert math.isnan(loss["p_value"]) and math.isnan(loss["a12"]) and math.isnan(loss["effect"])
     assert loss["note"] == "no GRU runs"
 
@@ -381,19 +384,23 @@ def test_speed_claim_names_every_device_and_engine_and_flags_a_mix():
     mixed = claim_statement(speed, ["CPU", "NVIDIA H200"], ["fused", "keras"])
     assert "on several devices (CPU, NVIDIA H200) with the fused and keras engines" in mixed
     assert "not comparable" in mixed
-    assert claim_statement(CLAIMS[0], ["a", "b"], ["c"]) == CLAIMS[0].statement
-    table = claims(
-        compare(runs(GRU_VALUES, LSTM_VALUES)), ["CPU", "GPU"], pd.Series(["keras"] * 10), ()
-    )
+    assert claim_statement(CLAIMS[0], ["a", "b"], ["c"]) == CLAIMS[0].statement()
+    separated = compare(runs(GRU_VALUES, LSTM_VALUES, 0.05, 0.1))
+    table = claims(separated, ["CPU", "GPU"], pd.Series(["keras"] * 10), ())
     assert "several devices (CPU, GPU) with the keras engine" in table.iloc[2]["statement"]
+    # Times from mixed set-ups decide nothing, however separated; the other claims stand.
+    assert list(table["verdict"]) == ["supported", "supported", "inconclusive", "supported"]
+    assert table.iloc[2]["reason"].startswith("not comparable: the runs were timed on more")
+    assert "GRU lower, Holm-adjusted p = 0.032" in table.iloc[2]["reason"]
 
 
 def test_family_note_states_the_family_and_the_smallest_adjusted_p():
     assert smallest_p(5, 5) == pytest.approx(2 / 252)
     five = family_note(compare(runs(GRU_VALUES, LSTM_VALUES)))
-    assert "4 test(s) (1 condition(s) x 4 claims" in five
+    assert "4 test(s) (1 condition(s) x 1 comparison(s) x 4 claims" in five
+    assert "compared: GRU against LSTM" in five
     assert "secondary family of 4 test(s)" in five
-    assert "smallest exact two-sided p is 0.0079" in five
+    assert "With 5 and 5 runs per arm the smallest exact two-sided p is 0.0079" in five
     assert "4 x 0.0079 = 0.032" in five and "complete separation" in five
     two_conditions = pd.concat(
         [runs(GRU_VALUES, LSTM_VALUES, **{"task.horizon": h}) for h in (1, 25)]
@@ -415,3 +422,108 @@ def test_t_band_is_the_per_column_student_t_interval():
     assert centre[0] == 3.0 and high[0] - 3.0 == pytest.approx(1.963243, rel=1e-5)
     assert 3.0 - low[0] == pytest.approx(high[0] - 3.0)
     assert t_band(values[:1])[1] is None
+
+
+# --- more cells ----------------------------------------------------------------------------
+
+SEVEN = [1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6]
+SEVEN_P = 2 / 3432  # complete separation of 7 against 7: two of the C(14, 7) splits
+
+
+def cell_runs(values: dict[str, list], seconds: dict[str, float] | None = None) -> pd.DataFrame:
+    """:func:`runs` for any cells: ``values`` per cell, its time per epoch in ``seconds``."""
+    seconds = seconds or {}
+    tables = []
+    for cell, cell_values in values.items():
+        table = runs(cell_values, [], time_gru=seconds.get(cell, 0.1))
+        tables.append(table.assign(cell=cell))
+    return pd.concat(tables, ignore_index=True)
+
+
+THREE = {"lstm": SEVEN, "gru": [0.5 * v for v in SEVEN], "rnn": [3 * v for v in SEVEN]}
+THREE_TIMES = {"lstm": 0.1, "gru": 0.08, "rnn": 0.03}
+
+
+def test_three_cells_are_each_compared_against_the_reference_with_holm_over_all_tests():
+    table = compare(cell_runs(THREE, THREE_TIMES), cells=["lstm", "gru", "rnn"])
+    assert list(table.columns) == list(comparison_columns(["gru", "lstm", "rnn"]))
+    assert (
+        list(zip(table.cell, table.reference, strict=True))
+        == [("gru", "lstm")] * 8 + [("rnn", "lstm")] * 8
+    )
+    # Two comparisons, separated on every metric: 8 tests per family, each 8 x 2/3432.
+    assert list(table.p_value) == pytest.approx([SEVEN_P] * 16)
+    assert list(table.p_holm) == pytest.approx([8 * SEVEN_P] * 16)
+    rnn = table[table.cell == "rnn"]
+    assert (rnn.n_rnn == 7).all() and (rnn.n_lstm == 7).all() and rnn.n_gru.isna().all()
+    assert row(rnn, "tail_loss")["effect"] == pytest.approx(3.0)  # RNN/LSTM
+    assert row(rnn, "tail_loss")["a12"] == 0.0  # every RNN run above every LSTM run
+    assert row(rnn, "sec_per_epoch")["a12"] == 1.0  # and faster
+    note = family_note(table)
+    assert "8 test(s) (1 condition(s) x 2 comparison(s) x 4 claims" in note
+    assert "compared: GRU against LSTM; RNN against LSTM" in note
+    assert "8 x 0.00058 = 0.0047" in note
+    # The same runs with the RNN left out: half the tests, and Holm's factor halves.
+    two = compare(cell_runs({k: THREE[k] for k in ("lstm", "gru")}, THREE_TIMES))
+    assert list(two.p_holm) == pytest.approx([4 * SEVEN_P] * 8)
+
+
+def test_three_cells_claims_keep_the_original_and_ask_the_rnn_the_same_questions():
+    metrics = cell_runs(THREE, THREE_TIMES).assign(device="CPU", engine="fused")
+    table = claims(compare(metrics, cells=["lstm", "gru", "rnn"]), runs=metrics)
+    assert list(table.columns) == list(claim_columns(["gru", "lstm", "rnn"]))
+    assert (
+        list(zip(table.cell, table.reference, strict=True))
+        == [("gru", "lstm")] * 4 + [("rnn", "lstm")] * 4
+    )
+    assert list(table.claim) == [1, 2, 3, 4] * 2
+    assert list(table.verdict[:4]) == ["supported"] * 4
+    # The RNN: higher loss, more volatile (so the LSTM is not), but faster.
+    assert list(table.verdict[4:]) == ["contradicted", "contradicted", "supported", "contradicted"]
+    assert table.statement[4] == "the RNN reaches a lower loss than the LSTM (tail loss)"
+    assert table.statement[5] == "the LSTM's training is more volatile than the RNN's (volatility)"
+    assert table.statement[6].startswith(
+        "the RNN trains faster per epoch than the LSTM (sec/epoch), on"
+    )
+    assert table.reason[4].startswith("RNN higher, the opposite of the claim")
+    text = claims_markdown(table, comparison=compare(metrics, cells=["lstm", "gru", "rnn"]))
+    assert "## GRU against LSTM (the original's claims)" in text and "## RNN against LSTM" in text
+    assert "RNN/LSTM ratio of geometric means 3 [" in text
+    assert "7 RNN and 7 LSTM runs" in text
+
+
+def test_a_gru_reference_still_states_the_original_claims_from_the_same_test():
+    metrics = cell_runs(THREE, THREE_TIMES).assign(device="CPU", engine="fused")
+    by_lstm = claims(compare(metrics), runs=metrics)
+    comparison = compare(metrics, reference="gru")
+    assert list(dict.fromkeys(zip(comparison.cell, comparison.reference, strict=True))) == [
+        ("lstm", "gru"),
+        ("rnn", "gru"),
+    ]
+    by_gru = claims(comparison, runs=metrics)
+    assert list(dict.fromkeys(zip(by_gru.cell, by_gru.reference, strict=True))) == [
+        ("gru", "lstm"),
+        ("rnn", "gru"),
+    ]
+    original = by_gru[by_gru.reference == "lstm"].reset_index(drop=True)
+    expected = by_lstm[by_lstm.cell == "gru"].reset_index(drop=True)
+    assert list(original.statement) == list(expected.statement)
+    assert list(original.verdict) == list(expected.verdict) == ["supported"] * 4
+    for column in ("effect", "ci_low", "ci_high", "a12", "p_value", "p_holm"):
+        np.testing.assert_allclose(original[column], expected[column], rtol=1e-12)
+    flipped = flip(row(comparison[comparison.cell == "lstm"], "volatility"))
+    assert flipped["cell"] == "gru" and flipped["effect"] < 0  # GRU - LSTM, not LSTM - GRU
+
+
+def test_a_third_reference_adds_gru_against_lstm_to_the_family():
+    comparison = compare(cell_runs(THREE, THREE_TIMES), reference="rnn")
+    assert list(dict.fromkeys(zip(comparison.cell, comparison.reference, strict=True))) == [
+        ("lstm", "rnn"),
+        ("gru", "rnn"),
+        ("gru", "lstm"),
+    ]
+    assert list(comparison.p_holm) == pytest.approx([12 * SEVEN_P] * 24)
+    with pytest.raises(ValueError, match="reference cell 'mgu' is not one of the cells"):
+        compare(cell_runs(THREE), reference="mgu")
+    assert compare(cell_runs({"gru": SEVEN, "rnn": SEVEN})).reference.unique().tolist() == ["gru"]
+    assert compare(cell_runs({"lstm": SEVEN})).empty  # one cell: nothing to compare

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import copy_project, planned_jobs, snakemake
-from test_workflow import edit_config
+from conftest import copy_project, edit_config, planned_jobs, snakemake
 
 from rnn_cell_bench.metrics import METRIC_COLUMNS
 from rnn_cell_bench.models import expected_params

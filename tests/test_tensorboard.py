@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import planned_jobs, snakemake
-from test_workflow import edit_config
+from conftest import edit_config, planned_jobs, snakemake
 
 from rnn_cell_bench.data import DataSettings, make_arrays
 from rnn_cell_bench.live_view import HELDOUT_TAG, read_scalars, tensorboard_scalars

@@ -8,22 +8,9 @@ import time
 
 import pandas as pd
 import pytest
-import yaml
-from conftest import planned_jobs, snakemake
+from conftest import edit_config, planned_jobs, snakemake
 
 from rnn_cell_bench.runtime import device_name, resolve_engine
-
-
-def edit_config(project, **sections):
-    """Merge ``sections`` into the project's tiny.yaml (top-level keys replaced or merged)."""
-    path = project / "tiny.yaml"
-    config = yaml.safe_load(path.read_text())
-    for key, value in sections.items():
-        if isinstance(value, dict):
-            config.setdefault(key, {}).update(value)
-        else:
-            config[key] = value
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def touch_later(path):

@@ -53,7 +53,11 @@ class KerasEngine:
             input_dim=inputs.shape[-1],
             kernel_initializer=settings.kernel_initializer,
             recurrent_initializer=settings.recurrent_initializer,
-            unit_forget_bias=settings.unit_forget_bias,
+            **(
+                {"cell_class": settings.cell_class}
+                if settings.cell_class is not None
+                else {"unit_forget_bias": settings.unit_forget_bias}
+            ),
         )
         self.model.set_weights(weights)
         self.model.compile(optimizer=make_optimizer(settings), loss="mse")
@@ -73,7 +77,9 @@ class KerasEngine:
             variable.assign(value)
 
     def evaluate(self, inputs, targets, start) -> float:
-        predictions = np.asarray(self.model(inputs, training=False))
+        # predict_on_batch runs Keras' compiled predict function (traced once); calling the
+        # model eagerly would step a user's cell through the sequence in Python.
+        predictions = np.asarray(self.model.predict_on_batch(inputs))
         # float32 errors, squared and averaged in float64, as the fused engine does
         errors = (predictions[:, start:] - targets[:, start:]).astype(np.float64)
         return float(np.mean(np.square(errors)))

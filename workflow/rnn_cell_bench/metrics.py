@@ -1,6 +1,6 @@
 """Per-run metrics: one row of ``metrics.csv`` per training run.
 
-Summaries over seeds and the GRU-LSTM comparison are in :mod:`rnn_cell_bench.statistics`.
+Summaries over seeds and the comparisons between cells are in :mod:`rnn_cell_bench.statistics`.
 
 Losses
 ------

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from rnn_cell_bench.cells import CELLS as CELL_SPECS
-from rnn_cell_bench.cells import NAMES, cell_spec
+from rnn_cell_bench.cells import NAMES, CustomCell, cell_spec
 
 CELLS = NAMES  # every cell's name, in the fixed order of rnn_cell_bench.cells
 GATES = {name: spec.width for name, spec in CELL_SPECS.items()}
@@ -119,17 +119,42 @@ def layer_settings(
     return settings
 
 
-def keras_model(cell: str, units: int, input_dim: int = 1, **init):
+def keras_model(cell: str, units: int, input_dim: int = 1, cell_class: str | None = None, **init):
     """The Keras model, untrained: set its weights (e.g. :func:`initial_weights`). ``init``:
-    the initializer options of :func:`layer_settings`, recorded in the layer's config."""
+    the initializer options of :func:`layer_settings`, recorded in the layer's config. With
+    ``cell_class`` ("module:Class", a user's cell) the layer is ``keras.layers.RNN`` around
+    that cell, built with ``units`` and the initializers its constructor names."""
     import keras
 
-    spec = cell_spec(cell)
-    layer_class = getattr(keras.layers, spec.keras_class)
-    recurrent = layer_class(units, return_sequences=True, name=cell, **layer_settings(cell, **init))
+    if cell_class is not None:
+        custom = CustomCell(cell, cell_class)
+        cls = custom.load()
+        init.pop("unit_forget_bias", None)
+        rnn_cell = cls(**custom.arguments(cls, units, init))
+        recurrent = keras.layers.RNN(rnn_cell, return_sequences=True, name=cell)
+    else:
+        spec = cell_spec(cell)
+        layer_class = getattr(keras.layers, spec.keras_class)
+        options = layer_settings(cell, **init)
+        recurrent = layer_class(units, return_sequences=True, name=cell, **options)
     readout = keras.layers.Dense(1, name="readout")
     inputs = keras.Input(shape=(None, input_dim), name="series")
     return keras.Model(inputs, readout(recurrent(inputs)), name=f"{cell}_{units}")
+
+
+def custom_initial_weights(
+    cell: str, cell_class: str, units: int, seed: int, input_dim: int = 1, **init
+) -> list[np.ndarray]:
+    """A user's cell's initial tensors (Keras order, the read-out's last), drawn by Keras'
+    own initializers, which only the cell knows. Keras is seeded from a child of
+    ``SeedSequence(seed)``, so runs of different seeds draw from unrelated streams and the
+    same seed draws the same tensors."""
+    from rnn_cell_bench.runtime import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
+    model = keras_model(cell, units, input_dim, cell_class=cell_class, **init)
+    return [np.array(w, dtype=np.float32) for w in model.get_weights()]
 
 
 def build_model(cell: str, units: int, seed: int, input_dim: int = 1, **init):
@@ -143,7 +168,24 @@ def build_model(cell: str, units: int, seed: int, input_dim: int = 1, **init):
 def save_model(path, cell: str, weights, optimizer_state, settings, input_dim: int = 1) -> None:
     """Save a trained model in Keras format with its Adam state (in the order of Keras'
     ``optimizer.variables``), without importing Keras (see :mod:`rnn_cell_bench.keras_format`).
-    ``settings`` is the run's :class:`~rnn_cell_bench.settings.TrainSettings`."""
+    ``settings`` is the run's :class:`~rnn_cell_bench.settings.TrainSettings`. A user's cell
+    (``settings.cell_class``) is saved by Keras itself, which alone knows its layer config."""
+    if settings.cell_class is not None:
+        from rnn_cell_bench.runtime import make_optimizer
+
+        save_keras_native(
+            path,
+            cell,
+            weights,
+            make_optimizer(settings),
+            optimizer_state,
+            input_dim,
+            units=settings.units,
+            cell_class=settings.cell_class,
+            kernel_initializer=settings.kernel_initializer,
+            recurrent_initializer=settings.recurrent_initializer,
+        )
+        return
     from rnn_cell_bench.keras_format import write_model
 
     write_model(
@@ -165,12 +207,12 @@ def save_model(path, cell: str, weights, optimizer_state, settings, input_dim: i
 
 
 def save_keras_native(
-    path, cell: str, weights, optimizer, optimizer_state, input_dim=1, **init
+    path, cell: str, weights, optimizer, optimizer_state, input_dim=1, units=None, **init
 ) -> None:
     """The same file, written by Keras itself (``optimizer``: a Keras optimizer; ``init``: the
-    initializer options of :func:`layer_settings`); the reference the tests hold
-    :func:`save_model` to."""
-    units = np.asarray(weights[1]).shape[0]
+    initializer options of :func:`layer_settings`, or ``cell_class`` for a user's cell); the
+    reference the tests hold :func:`save_model` to, and how a user's cell's run is saved."""
+    units = np.asarray(weights[1]).shape[0] if units is None else units
     model = keras_model(cell, units, input_dim, **init)
     model.set_weights(weights)
     model.compile(optimizer=optimizer, loss="mse")

@@ -11,12 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rnn_cell_bench.cells import CELLS
+from rnn_cell_bench.cells import cell_colors, cell_label
 from rnn_cell_bench.statistics import t_band
 
-# As in the original figure: LSTM blue, GRU orange; other cells their own fixed colour.
-CELL_COLORS = {name: spec.color for name, spec in CELLS.items()}
-CELL_LABELS = {name: spec.label for name, spec in CELLS.items()}
 BANDS = ("ci95", "range", "none")
 
 
@@ -25,7 +22,7 @@ class PlotSettings:
     band: str = "ci95"
     seed_lines: bool = True
     log_y: bool = True
-    title: str = "LSTM vs GRU: training loss"
+    title: str | None = None  # None: the cells compared (:func:`default_title`)
     width: float = 8.0
     height: float = 5.0
     dpi: int = 150
@@ -57,15 +54,21 @@ def center_and_band(curves: np.ndarray, band: str, log_y: bool):
     )
 
 
-def _draw_cells(ax, histories, metrics: pd.DataFrame, settings: PlotSettings) -> None:
-    """One condition's runs on ``ax``: per cell its seeds, centre line and band."""
+def default_title(cells) -> str:
+    """The figure's title when plot.title is null: the cells compared."""
+    return f"{' vs '.join(cell_label(cell) for cell in cells)}: training and held-out loss"
+
+
+def _draw_cells(ax, histories, metrics: pd.DataFrame, settings: PlotSettings, colors) -> None:
+    """One condition's runs on ``ax``: per cell its seeds, centre line and band; ``colors``:
+    each cell's colour (LSTM blue and GRU orange as in the original, then a fixed order)."""
     cells = list(dict.fromkeys(cell for cell, _ in histories))
     diverged_runs = set()
     if "status" in metrics:
         rows = metrics[metrics["status"] == "diverged"]
         diverged_runs = set(zip(rows["cell"], rows["seed"].astype(int), strict=True))
     for cell in cells:
-        color = CELL_COLORS.get(cell)
+        color = colors.get(cell)
         seeds = sorted(seed for c, seed in histories if c == cell)
         completed = [seed for seed in seeds if (cell, seed) not in diverged_runs]
         diverged = [seed for seed in seeds if (cell, seed) in diverged_runs]
@@ -79,7 +82,7 @@ def _draw_cells(ax, histories, metrics: pd.DataFrame, settings: PlotSettings) ->
         rows = metrics[metrics["cell"] == cell]
         params = int(rows["params"].iloc[0]) if len(rows) else 0
         note = f", {len(diverged)} diverged (x)" if diverged else ""
-        name = CELL_LABELS.get(cell, cell)
+        name = cell_label(cell)
         if not completed:
             ax.plot([], [], "x", color=color, label=f"{name} (n={len(seeds)}{note})")
             continue
@@ -176,24 +179,37 @@ def plot_conditions(
     rows = -(-count // columns)
     # A panel of a study keeps the configured size, up to a readable total.
     scale = 1.0 if count == 1 else 0.75
+    cells = list(dict.fromkeys(cell for _, histories, _ in panels for cell, _ in histories))
+    beside = count == 1 and len(cells) > 2  # the legend beside the axes: room for it
     fig, axes = plt.subplots(
         rows,
         columns,
-        figsize=(settings.width * columns * scale, settings.height * rows * scale),
+        figsize=(
+            settings.width * columns * scale * (1.45 if beside else 1.0),
+            settings.height * rows * scale,
+        ),
         sharex=True,
         sharey=True,
         squeeze=False,
     )
     band_note = {"ci95": "band: 95% CI over seeds", "range": "band: min-max over seeds"}
+    colors = cell_colors(cells)
+    figure_title = settings.title if settings.title is not None else default_title(cells)
     for ax, (title, histories, metrics) in zip(axes.flat, panels, strict=False):
-        _draw_cells(ax, histories, metrics, settings)
-        ax.set_title(
-            title if count > 1 else settings.title, fontsize="small" if count > 1 else None
-        )
+        _draw_cells(ax, histories, metrics, settings, colors)
+        ax.set_title(title if count > 1 else figure_title, fontsize="small" if count > 1 else None)
+        # Two cells leave the upper right free, as in the original figure; more cells fill
+        # the axes, so a single panel's legend goes beside it, a study panel's where it fits.
+        if len(cells) <= 2:
+            place = {"loc": "upper right"}
+        elif beside:
+            place = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0)}
+        else:
+            place = {"loc": "best"}
         legend = ax.legend(
-            loc="upper right",
+            **place,
             title=band_note.get(settings.band),
-            fontsize="small" if count > 1 else None,
+            fontsize="small" if count > 1 or len(cells) > 2 else None,
         )
         legend.get_title().set_fontsize("small")
     for ax in axes.flat[count:]:
@@ -203,7 +219,7 @@ def plot_conditions(
     for ax in axes[:, 0]:
         ax.set_ylabel("loss (MSE, standardized)\ntraining solid, held-out dashed")
     if count > 1:
-        fig.suptitle(settings.title)
+        fig.suptitle(figure_title)
     fig.tight_layout()
     _save(fig, outputs, settings.dpi)
 
@@ -226,14 +242,23 @@ def plot_study(
     outputs: Sequence[str | Path],
     settings: PlotSettings = PlotSettings(),
     metric: str = "final_loss",
+    reference: str | None = None,
 ) -> None:
-    """Per study axis, a panel of the GRU/LSTM ratio of ``metric`` (geometric means over seeds,
-    95% interval, from ``comparison``) against the axis value, one line per combination of
-    the other axes, with a dashed line at 1 (no difference)."""
+    """Per study axis, a panel of each cell's ratio to the reference on ``metric`` (geometric
+    means over seeds, 95% interval, from ``comparison``) against the axis value: one line per
+    cell in its colour (and, with more axes, per combination of the others, told apart by line
+    style), with a dashed line at 1 (no difference). ``reference`` defaults to the one most of
+    the comparison's rows have."""
     if not axes:
         raise ValueError("a study figure needs at least one study axis")
     plt = _pyplot()
     rows = comparison[comparison["metric"] == metric]
+    if reference is None and len(rows):
+        reference = rows["reference"].mode().iloc[0]
+    rows = rows[rows["reference"] == reference]
+    cells = list(dict.fromkeys(rows["cell"]))
+    colors = cell_colors([*cells, reference])
+    styles = ("-", "--", ":", "-.")
     fig, panels = plt.subplots(
         1,
         len(axes),
@@ -246,20 +271,31 @@ def plot_study(
         values = list(dict.fromkeys(rows[axis]))
         positions, labels = _axis_positions(values)
         where = dict(zip(map(str, values), positions, strict=True))
-        groups = rows.groupby(others, sort=False) if others else [((), rows)]
-        for key, group in groups:
-            key = key if isinstance(key, tuple) else (key,)
-            x = np.array([where[str(v)] for v in group[axis]])
-            order = np.argsort(x)
-            effect = group["effect"].to_numpy(dtype=float)[order]
-            low = group["ci_low"].to_numpy(dtype=float)[order]
-            high = group["ci_high"].to_numpy(dtype=float)[order]
-            label = ", ".join(f"{o} = {v}" for o, v in zip(others, key, strict=True)) or None
-            # Where an arm has too few runs the interval is NaN: the point stands alone.
-            yerr = np.vstack([effect - low, high - effect])
-            ax.errorbar(
-                x[order], effect, yerr=np.nan_to_num(yerr), marker="o", capsize=3, label=label
-            )
+        for cell in cells:
+            of_cell = rows[rows["cell"] == cell]
+            groups = of_cell.groupby(others, sort=False) if others else [((), of_cell)]
+            for index, (key, group) in enumerate(groups):
+                key = key if isinstance(key, tuple) else (key,)
+                x = np.array([where[str(v)] for v in group[axis]])
+                order = np.argsort(x)
+                effect = group["effect"].to_numpy(dtype=float)[order]
+                low = group["ci_low"].to_numpy(dtype=float)[order]
+                high = group["ci_high"].to_numpy(dtype=float)[order]
+                setting = ", ".join(f"{o} = {v}" for o, v in zip(others, key, strict=True))
+                label = " / ".join(map(cell_label, (cell, reference)))
+                label = f"{label}, {setting}" if setting else label
+                # Where an arm has too few runs the interval is NaN: the point stands alone.
+                yerr = np.vstack([effect - low, high - effect])
+                ax.errorbar(
+                    x[order],
+                    effect,
+                    yerr=np.nan_to_num(yerr),
+                    marker="o",
+                    capsize=3,
+                    color=colors[cell],
+                    linestyle=styles[index % len(styles)],
+                    label=label,
+                )
         ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)
         ax.set_yscale("log")
         ax.set_xlabel(axis)
@@ -269,9 +305,14 @@ def plot_study(
             ax.set_xscale("log")
             ax.set_xticks(positions, [str(v) for v in values])
         ax.grid(True, which="both", alpha=0.3)
-        if others:
+        if others or len(cells) > 1:
             ax.legend(fontsize="small")
-    panels[0][0].set_ylabel(f"GRU / LSTM {metric.replace('_', ' ')}\n(< 1: GRU lower; 95% CI)")
-    fig.suptitle(f"{settings.title}: where the GRU ends lower")
+    against = cell_label(reference) if reference else "reference"
+    panels[0][0].set_ylabel(
+        f"cell / {against} {metric.replace('_', ' ')}\n(< 1: the cell lower; 95% CI)"
+    )
+    compared = [reference, *cells] if reference else cells
+    title = settings.title or " vs ".join(cell_label(cell) for cell in compared)
+    fig.suptitle(f"{title}: where each cell ends lower than the {against}")
     fig.tight_layout()
     _save(fig, outputs, settings.dpi)

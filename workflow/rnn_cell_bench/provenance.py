@@ -42,13 +42,32 @@ LIBRARIES = ("numpy", "tensorflow", "keras", "h5py", "numba", "llvmlite", "panda
 CPU_FLAGS = ("sse2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "asimd", "sve")
 
 
-def code_digest(modules=TRAIN_MODULES, package_dir: Path = PACKAGE_DIR) -> str:
-    """SHA-256 over the source of ``modules`` (name and bytes of each, in order)."""
+def code_digest(
+    modules=TRAIN_MODULES, package_dir: Path = PACKAGE_DIR, cell_source: Path | None = None
+) -> str:
+    """SHA-256 over the source of ``modules`` (name and bytes of each, in order) and, for a
+    user's cell, its module's source file: editing it never resumes an old checkpoint."""
     digest = hashlib.sha256()
     for module in modules:
         digest.update(f"{module}\0".encode())
         digest.update((package_dir / f"{module}.py").read_bytes())
+    if cell_source is not None:
+        digest.update(b"cell\0")
+        digest.update(Path(cell_source).read_bytes())
     return digest.hexdigest()[:16]
+
+
+def cell_record(settings: TrainSettings, project_dir: str | Path | None = None) -> dict | None:
+    """What ``run.json`` says of a user's cell: its class, its module's file (relative to the
+    project folder when inside it) and that file's SHA-256; None for a built-in cell."""
+    from rnn_cell_bench.cells import CustomCell, file_digest
+
+    if settings.cell_class is None:
+        return None
+    project = Path(project_dir or Path.cwd()).resolve()
+    source = CustomCell("cell", settings.cell_class).source_file(project)
+    shown = source.relative_to(project) if source.is_relative_to(project) else source
+    return {"class": settings.cell_class, "file": str(shown), "sha256": file_digest(source)}
 
 
 def settings_hash(settings: TrainSettings) -> str:
@@ -151,6 +170,7 @@ def run_record(
     device: str,
     source_dir=None,
     gpu: dict | None = None,
+    project_dir=None,
 ) -> dict:
     """Everything ``run.json`` says about a finished (or diverged) run. ``settings`` holds
     the engine that ran (never ``auto``); ``gpu`` is the GPU the job was given
@@ -161,7 +181,9 @@ def run_record(
         raise ValueError(f"settings.engine {settings.engine!r} is not the engine that ran")
     trainable = int(sum(np.asarray(w).size for w in result.weights))
     input_dim = int(np.asarray(result.weights[0]).shape[0])
-    assert trainable == expected_params(cell, settings.units, input_dim)["total"]
+    custom = cell_record(settings, project_dir)
+    if custom is None:
+        assert trainable == expected_params(cell, settings.units, input_dim)["total"]
     finite = [loss for loss in result.losses if np.isfinite(loss)]
     measured = [(epoch, v) for epoch, v in result.heldout_measured if np.isfinite(v)]
     best_heldout = min(measured, key=lambda item: item[1]) if measured else (None, None)
@@ -191,7 +213,10 @@ def run_record(
         "host": platform.node(),
         "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "git_commit": git_commit(source_dir) if source_dir else None,
-        "code_digest": code_digest(),
+        "code_digest": code_digest(
+            cell_source=(Path(project_dir or Path.cwd()) / custom["file"]) if custom else None
+        ),
+        "cell_class": custom,
         "settings": asdict(settings),
         "settings_hash": settings_hash(settings),
         "data": data,
@@ -209,8 +234,11 @@ def write_json(record: dict, path) -> None:
     os.replace(tmp, path)
 
 
-# Settings a study may set per cell (model.units as a mapping; the LSTM's forget-gate bias).
-PER_CELL_SETTINGS = ("units", "unit_forget_bias")
+# Settings that may differ between cells: model.units as a mapping, the LSTM's forget-gate
+# bias, a user's cell's class, and the engine (auto trains a user's cell on Keras, the others
+# on the fused engine where no GPU is visible: their losses compare, their times do not, and
+# the speed claim says so).
+PER_CELL_SETTINGS = ("units", "unit_forget_bias", "cell_class", "engine")
 
 
 def _shared_settings(run: dict) -> str:
@@ -230,14 +258,15 @@ def check_comparable(runs: dict[str, dict]) -> None:
     cells = sorted({run["cell"] for run in runs.values()})
     checks = [
         ("data (sha256 of the data file)", lambda run: run["data"]["sha256"], runs),
-        ("engine", lambda run: run.get("engine", "keras"), runs),
         ("settings (apart from per-cell units)", _shared_settings, runs),
     ]
     for cell in cells:
         same_cell = {name: run for name, run in runs.items() if run["cell"] == cell}
+        checks.append((f"{cell} engine", lambda run: run.get("engine", "keras"), same_cell))
         checks.append(
             (f"{cell} settings (settings_hash)", lambda run: run["settings_hash"], same_cell)
         )
+
     for what, key, group_runs in checks:
         groups: dict[str, list[str]] = {}
         for name, run in group_runs.items():

@@ -112,10 +112,15 @@ def visible_gpus() -> list:
     return import_tensorflow().config.list_physical_devices("GPU")
 
 
-def resolve_engine(engine: str) -> str:
-    """``auto``: Keras (cuDNN) where TensorFlow sees a GPU, the fused engine otherwise."""
+def resolve_engine(engine: str, custom_cell: bool = False) -> str:
+    """``auto``: Keras (cuDNN) where TensorFlow sees a GPU, the fused engine otherwise; always
+    Keras for a user's cell (``custom_cell``), which the fused engine cannot run."""
     if engine not in ENGINES:
         raise ValueError(f"train.engine must be one of {ENGINES}, got {engine!r}")
+    if custom_cell:
+        if engine == "fused":
+            raise ValueError("a cell of your own trains on the Keras engine only, not fused")
+        return "keras"
     if engine != "auto":
         return engine
     return "keras" if visible_gpus() else "fused"

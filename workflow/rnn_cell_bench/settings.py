@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rnn_cell_bench.cells import cell_spec
+from rnn_cell_bench.cells import cell_spec, custom_cells
 
 CLIP_MODES = ("global", "per_variable")
 ENGINES = ("keras", "fused", "auto")
@@ -29,20 +29,22 @@ class TrainSettings:
     recurrent_initializer: str = "orthogonal"
     unit_forget_bias: bool | None = True  # None for the GRU, which has no forget gate
     eval_every: int = 10  # held-out loss every N epochs: a column of the history
+    cell_class: str | None = None  # a user's cell: its Keras class, "module:Class"
 
     @classmethod
     def from_config(cls, config: dict, cell: str) -> TrainSettings:
         """The settings of ``cell``'s runs: ``model.units`` may be one number or one per cell."""
         train, model = config["train"], config["model"]
         units = model["units"]
+        custom = custom_cells(config.get("cells", ())).get(cell)
+        forget_gate = custom is None and cell_spec(cell).forget_bias
         return cls(
             units=int(units[cell] if isinstance(units, dict) else units),
             kernel_initializer=str(model.get("kernel_initializer", "glorot_uniform")),
             recurrent_initializer=str(model.get("recurrent_initializer", "orthogonal")),
             # only a cell with a forget gate has the setting (None: the run's record says so)
-            unit_forget_bias=(
-                bool(model.get("unit_forget_bias", True)) if cell_spec(cell).forget_bias else None
-            ),
+            unit_forget_bias=bool(model.get("unit_forget_bias", True)) if forget_gate else None,
+            cell_class=custom.class_path if custom else None,
             epochs=int(train["epochs"]),
             learning_rate=float(train["learning_rate"]),
             clipnorm=float(train["clipnorm"]),

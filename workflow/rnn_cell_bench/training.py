@@ -22,7 +22,7 @@ import numpy as np
 
 from rnn_cell_bench.checkpoints import Checkpointer
 from rnn_cell_bench.engines import ENGINE_CLASSES, Engine
-from rnn_cell_bench.models import initial_weights
+from rnn_cell_bench.models import custom_initial_weights, initial_weights
 from rnn_cell_bench.runtime import resolve_engine, sigterm_requests_stop
 from rnn_cell_bench.settings import (
     ON_NAN,
@@ -137,7 +137,8 @@ def train(
 
     The engine is ``settings.engine`` (``auto`` resolved by
     :func:`~rnn_cell_bench.runtime.resolve_engine`); both start from
-    :func:`~rnn_cell_bench.models.initial_weights` for ``seed``. With a ``checkpointer``,
+    :func:`~rnn_cell_bench.models.initial_weights` for ``seed`` (a user's cell, always on
+    Keras, from :func:`~rnn_cell_bench.models.custom_initial_weights`). With a ``checkpointer``,
     resumes from its checkpoint when there is one, saves one every ``checkpointer.every``
     epochs, and on SIGTERM saves one and raises :class:`TrainingInterrupted`. A NaN or inf loss
     ends the run as ``diverged`` (``on_nan="stop_run"``) or raises :class:`TrainingDiverged`
@@ -149,16 +150,24 @@ def train(
     """
     if on_nan not in ON_NAN:
         raise ValueError(f"train.on_nan must be one of {ON_NAN}, got {on_nan!r}")
-    engine_name = resolve_engine(settings.engine)
-    weights = initial_weights(
-        cell,
-        settings.units,
-        seed,
-        input_dim=inputs.shape[-1],
-        kernel_initializer=settings.kernel_initializer,
-        recurrent_initializer=settings.recurrent_initializer,
-        unit_forget_bias=bool(settings.unit_forget_bias),
-    )
+    engine_name = resolve_engine(settings.engine, custom_cell=settings.cell_class is not None)
+    init = {
+        "kernel_initializer": settings.kernel_initializer,
+        "recurrent_initializer": settings.recurrent_initializer,
+    }
+    if settings.cell_class is not None:  # a user's cell: Keras alone knows its tensors
+        weights = custom_initial_weights(
+            cell, settings.cell_class, settings.units, seed, inputs.shape[-1], **init
+        )
+    else:
+        weights = initial_weights(
+            cell,
+            settings.units,
+            seed,
+            input_dim=inputs.shape[-1],
+            unit_forget_bias=bool(settings.unit_forget_bias),
+            **init,
+        )
     engine = ENGINE_CLASSES[engine_name](cell, settings, inputs, targets, weights)
     result = RunResult(weights=weights, engine=engine_name)
     checkpoint = None

@@ -37,6 +37,7 @@ rule aggregate:
         runs=run_descriptions(),
         axes=STUDY_AXES,
         cells=CELLS,
+        reference=REFERENCE,
         tail_epochs=config["metrics"]["tail_epochs"],
     script:
         "../scripts/aggregate.py"

@@ -7,12 +7,14 @@ from pathlib import Path
 WORKFLOW_DIR = Path(workflow.current_basedir).parent
 sys.path.insert(0, str(WORKFLOW_DIR))
 
+from rnn_cell_bench.cells import cell_names, custom_cells
 from rnn_cell_bench.config import validate_config
 from rnn_cell_bench.data import DataSettings, FileDataSettings, settings_from_config
 from rnn_cell_bench.plotting import PlotSettings
 from rnn_cell_bench.provenance import TRAIN_MODULES
 from rnn_cell_bench.runtime import time_limit_minutes
 from rnn_cell_bench.settings import TrainSettings
+from rnn_cell_bench.statistics import default_reference
 from rnn_cell_bench.study import expand_study, study_axes
 
 # Fail before the DAG is built: every problem at once, each naming its key, axis or value.
@@ -22,7 +24,12 @@ STUDY_AXES = list(study_axes(config))
 
 NAME = config["name"]
 RESULTS = f"results/{NAME}"
-CELLS = config["cells"]
+CELLS = cell_names(config["cells"])
+# A user's cell is code: its module's source file is an input of its training jobs, so an edit
+# reruns its runs (and what they feed) and no other cell's. validate_config imported it.
+CUSTOM_CELLS = custom_cells(config["cells"])
+CELL_SOURCES = {name: os.path.relpath(cell.source_file()) for name, cell in CUSTOM_CELLS.items()}
+REFERENCE = (config.get("compare") or {}).get("reference") or default_reference(CELLS)
 SEEDS = config["seeds"]
 # A study's runs sit in one directory per condition; a plain config's directly under runs/.
 CONDITION_DIR = "{condition}/" if STUDY_AXES else ""
@@ -63,6 +70,11 @@ def data_settings(wildcards) -> DataSettings | FileDataSettings:
 
 def train_settings(wildcards) -> TrainSettings:
     return TrainSettings.from_config(condition_of(wildcards).config, wildcards.cell)
+
+
+def cell_source(wildcards) -> list[str]:
+    """A user's cell's source file (nothing for a built-in cell)."""
+    return [CELL_SOURCES[wildcards.cell]] if wildcards.cell in CELL_SOURCES else []
 
 
 def data_file(wildcards) -> str:
@@ -115,4 +127,5 @@ def train_runtime_minutes(wildcards):
         # Held-out evaluation is a forward pass every train.eval_every epochs: about 1% of the
         # training time at the defaults (see the README), well inside the safety factor.
         sequences, steps = data.n_sequences, data.n_steps
-    return time_limit_minutes(settings.engine, sequences, steps, settings.units, settings.epochs)
+    engine = "keras" if settings.cell_class else settings.engine  # a user's cell: Keras only
+    return time_limit_minutes(engine, sequences, steps, settings.units, settings.epochs)

@@ -23,7 +23,7 @@ rule plot:
         "../scripts/plot.py"
 
 
-# Only for a study: the GRU/LSTM ratio against each axis.
+# Only for a study: each cell's ratio to the reference against each axis.
 rule plot_study:
     input:
         comparison=rules.aggregate.output.comparison,
@@ -41,6 +41,7 @@ rule plot_study:
         "../../envs/analysis.yaml"
     params:
         axes=STUDY_AXES,
+        reference=REFERENCE,
         settings=vars(PLOT_SETTINGS),
     script:
         "../scripts/plot_study.py"

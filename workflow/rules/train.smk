@@ -2,6 +2,7 @@ rule train:
     input:
         data=data_file,
         code=package_code(*TRAIN_MODULES),
+        cell_code=cell_source,
     output:
         history=f"{RUN_DIR}/history.csv",
         model=f"{RUN_DIR}/model.keras",

@@ -1,4 +1,4 @@
-"""Snakemake adapter: per-run metrics, per-cell summary, GRU-LSTM comparison and claims."""
+"""Snakemake adapter: per-run metrics, per-cell summary, the comparisons and the claims."""
 
 import json
 import sys
@@ -16,7 +16,9 @@ from rnn_cell_bench.statistics import claims, claims_markdown, compare, summariz
 FLOAT_FORMAT = "%.9g"
 
 
-def main(descriptions, run_paths, history_paths, axes, cells, tail_epochs: int, outputs) -> None:
+def main(
+    descriptions, run_paths, history_paths, axes, cells, reference, tail_epochs: int, outputs
+) -> None:
     """``descriptions``: per run, its condition (directory), axis values, cell and seed."""
     records = []
     for run_path in run_paths:
@@ -41,10 +43,10 @@ def main(descriptions, run_paths, history_paths, axes, cells, tail_epochs: int, 
     conditions = condition_columns(metrics)  # none for a plain config: one condition
     summary = summarize(metrics, conditions, cells=cells)
     summary.to_csv(outputs.summary, index=False, float_format=FLOAT_FORMAT)
-    comparison = compare(metrics, conditions)
+    comparison = compare(metrics, conditions, cells=cells, reference=reference)
     comparison.to_csv(outputs.comparison, index=False, float_format=FLOAT_FORMAT)
-    # The speed claim names every device and engine the runs were timed on.
-    verdicts = claims(comparison, metrics["device"], metrics["engine"], conditions)
+    # The speed claim names the devices and engines each pair's runs were timed on.
+    verdicts = claims(comparison, condition_columns=conditions, runs=metrics)
     verdicts.to_csv(outputs.claims, index=False, float_format=FLOAT_FORMAT)
     text = claims_markdown(verdicts, conditions, comparison=comparison)
     Path(outputs.claims_md).write_text(text)
@@ -62,6 +64,7 @@ if "snakemake" in globals():
         snakemake.input.histories,
         snakemake.params.axes,
         snakemake.params.cells,
+        snakemake.params.reference,
         snakemake.params.tail_epochs,
         snakemake.output,
     )

@@ -1,4 +1,4 @@
-"""Snakemake adapter: render the study figure (GRU/LSTM ratio against each axis)."""
+"""Snakemake adapter: render the study figure (each cell's ratio to the reference per axis)."""
 
 import sys
 from pathlib import Path
@@ -11,8 +11,8 @@ from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.plotting import PlotSettings, plot_study
 
 
-def main(comparison_path, axes, settings, outputs) -> None:
-    plot_study(pd.read_csv(comparison_path), axes, outputs, settings)
+def main(comparison_path, axes, settings, outputs, reference=None) -> None:
+    plot_study(pd.read_csv(comparison_path), axes, outputs, settings, reference=reference)
     print(f"wrote {', '.join(map(str, outputs))}")
 
 
@@ -23,4 +23,5 @@ if "snakemake" in globals():
         snakemake.params.axes,
         PlotSettings(**snakemake.params.settings),
         [snakemake.output.png, snakemake.output.svg],
+        snakemake.params.reference,
     )

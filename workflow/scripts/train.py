@@ -21,7 +21,13 @@ from rnn_cell_bench.gpu_slots import claim_gpu
 from rnn_cell_bench.live_view import tensorboard_scalars
 from rnn_cell_bench.logs import redirect_output
 from rnn_cell_bench.models import save_model
-from rnn_cell_bench.provenance import run_fingerprint, run_record, write_json
+from rnn_cell_bench.provenance import (
+    cell_record,
+    code_digest,
+    run_fingerprint,
+    run_record,
+    write_json,
+)
 from rnn_cell_bench.runtime import configure_threads, device_name, resolve_engine
 from rnn_cell_bench.settings import TrainingDiverged, TrainingInterrupted, TrainSettings
 from rnn_cell_bench.training import HeldOut, train
@@ -52,7 +58,11 @@ def main(
     heldout = HeldOut(dataset.heldout_inputs, dataset.heldout_targets, dataset.heldout_start)
     data_sha256 = file_sha256(data_path)
     # From here on, settings name the engine that runs: hashes and records never say "auto".
-    settings = dataclasses.replace(settings, engine=resolve_engine(settings.engine))
+    custom = settings.cell_class is not None  # a user's cell: always the Keras engine
+    settings = dataclasses.replace(settings, engine=resolve_engine(settings.engine, custom))
+    # A user's cell's source is part of the code: an edit never resumes an old checkpoint.
+    custom_record = cell_record(settings)
+    code = code_digest(cell_source=custom_record["file"] if custom_record else None)
     device = device_name()
     print(f"device: {device}, engine: {settings.engine}, threads: {threads}", flush=True)
     print(
@@ -63,7 +73,7 @@ def main(
     checkpointer = Checkpointer(
         checkpoint_path,
         every=options["checkpoint_every"],
-        fingerprint=run_fingerprint(cell, seed, settings, data_sha256),
+        fingerprint=run_fingerprint(cell, seed, settings, data_sha256, code),
     )
     tensorboard = options["tensorboard_dir"] if options["tensorboard"] else None
     try:
