@@ -232,3 +232,10 @@ def test_a_users_cell_on_the_fused_engine_is_an_error_before_any_job(tmp_path):
     assert failed.returncode != 0
     assert "cells[1] (mgu): a cell of your own trains on the Keras engine only" in output
     assert not (project / "results").exists()
+
+
+def test_adding_a_cell_trains_only_its_runs(project_copy):
+    edit_config(project_copy, cells=["lstm", "gru", "rnn"])
+    assert planned_jobs(project_copy) == {"train": 2, "aggregate": 1, "plot": 1, "all": 1}
+    result = snakemake(project_copy, "--dry-run")
+    assert "cell=rnn" in result.stdout and "cell=lstm" not in result.stdout
