@@ -19,6 +19,12 @@ the ratios are against the Keras ``fit`` baseline of the same run:
 
     .venv/bin/python benchmarks/bench_training.py --targets host,haswell,x86-64 --threads 1,2
 
+``--floor`` times the fused engine per instruction set and thread count against the arithmetic
+floor: the kernels' float32 operations (:mod:`rnn_cell_bench.costs`) at ``--ops-per-cycle``
+per cycle and the clock measured with a chain of dependent integer operations:
+
+    .venv/bin/python benchmarks/bench_training.py --floor --threads 1,2
+
 ``--heldout`` times the fused engine's held-out evaluation (the generator's held-out
 sequences, forward only) against its training epoch, and prints what evaluating every N epochs
 costs relative to training:
@@ -231,6 +237,97 @@ def fused_target_seconds(
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+CLOCK_CHAIN = """
+import sys, time
+from numba import njit
+
+@njit(cache=False)
+def chain(n, x):
+    # (x + c) and (x >> 7) in parallel, then the xor: 2 dependent 1-cycle integer operations
+    # per iteration on every x86-64 core, which no compiler can fold into fewer
+    for _ in range(n):
+        x = (x + 0x9E3779B9) ^ (x >> 7)
+    return x
+
+n = int(sys.argv[1])
+chain(1000, 1)
+best = float("inf")
+for _ in range(5):
+    started = time.perf_counter()
+    chain(n, 12345)
+    best = min(best, time.perf_counter() - started)
+print(2 * n / best)
+"""
+
+
+def clock_hz(iterations: int = 300_000_000) -> float:
+    """The core's clock while it runs, from a chain of dependent integer operations (the
+    fastest of 5 repeats, in a process of its own so that nothing else shares it)."""
+    command = [sys.executable, "-c", CLOCK_CHAIN, str(iterations)]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def run_floor(args: argparse.Namespace, thread_counts: list[int]) -> None:
+    """Each cell's s/epoch per instruction set against the arithmetic floor of one core."""
+    from rnn_cell_bench.costs import float_operations, floor_seconds
+
+    cells, targets = args.cells.split(","), args.targets.split(",")
+    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; flags: {cpu_flags()}", flush=True)
+    hz = clock_hz()
+    print(f"clock (dependent integer chain): {hz / 1e9:.2f} GHz", flush=True)
+    times: dict[tuple, list[float]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for round_number in range(1, args.rounds + 1):
+            for cell in cells:
+                for cpu in targets:
+                    for threads in thread_counts:
+                        timing = fused_target_seconds(
+                            cell, cpu, threads, args, Path(folder) / f"cache-{cpu}"
+                        )
+                        # the steady state: the first full epoch also allocates the
+                        # workspaces (page faults), which later epochs reuse
+                        times.setdefault((cell, cpu, threads), []).extend(timing["seconds"][1:])
+                        print(
+                            f"round {round_number}: {cell} {cpu} {threads} threads "
+                            + " ".join(f"{s:.3f}" for s in timing["seconds"]),
+                            flush=True,
+                        )
+    per_cycle = args.ops_per_cycle
+    print(
+        f"\nFloor: the kernels' float32 operations (rnn_cell_bench.costs) at {per_cycle:g} per "
+        f"cycle (no FMA, which would change the bits) and {hz / 1e9:.2f} GHz, one core; "
+        f"{args.sequences} x {args.steps}, 16 units, median of {args.rounds} x "
+        f"{args.epochs - 1} epochs (each process's first left out)"
+    )
+    header = f"{'cell':5s} {'ops/step':>8s} {'target':8s} {'threads':>7s} {'s/epoch':>8s}"
+    print(f"{header} {'floor':>7s} {'x floor':>8s} {'speed-up':>8s}")
+    rows = []
+    for cell in cells:
+        operations = float_operations(cell, 16)["total"]
+        floor = floor_seconds(cell, args.sequences, args.steps, hz, per_cycle)
+        for cpu in targets:
+            one = statistics.median(times[(cell, cpu, thread_counts[0])])
+            for threads in thread_counts:
+                median = statistics.median(times[(cell, cpu, threads)])
+                # the floor of `threads` cores
+                ratio = median / (floor / threads)
+                print(
+                    f"{cell:5s} {operations:8d} {cpu:8s} {threads:7d} {median:8.3f} "
+                    f"{floor / threads:7.3f} {ratio:7.2f}x {one / median:7.2f}x"
+                )
+                rows.append([cell, operations, cpu, threads, median, floor / threads, ratio])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out = args.out.with_name(args.out.stem + "_floor.csv")
+    with open(out, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            ["cell", "ops_per_step", "target", "threads", "sec_per_epoch", "floor", "ratio"]
+        )
+        writer.writerows(rows)
+    print(f"\nwrote {out} (machine: {cpu_name()}; flags: {cpu_flags()}; clock {hz / 1e9:.2f} GHz)")
+
+
 def cpu_flags() -> str:
     """The SIMD flags of this CPU that matter to the kernels."""
     try:
@@ -284,6 +381,18 @@ def main() -> None:
         help="time the fused engine's held-out evaluation against its epoch",
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="time the fused engine per --targets and --threads against the arithmetic floor",
+    )
+    parser.add_argument(
+        "--ops-per-cycle",
+        type=float,
+        default=32.0,
+        help="float32 operations one core retires per cycle without FMA (32: 4 pipes x 8 "
+        "lanes, Zen 3 and Zen 4 with AVX2 or AVX-512)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=REPO / "benchmarks" / "results" / "training.csv"
     )
     args = parser.parse_args()
@@ -303,6 +412,10 @@ def main() -> None:
         return
     thread_counts = [int(n) for n in args.threads.split(",")]
     args.threads = thread_counts[-1]
+    if args.floor:
+        args.targets = args.targets or "host,haswell,x86-64"
+        run_floor(args, thread_counts)
+        return
     if args.targets:
         run_targets(args, thread_counts)
         return
